@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Assemble the QEMU tree of the series: the base (Debian's QEMU 10.0, or
+# $QEMU_SRC), the overlay's new files laid in as symlinks (an edit in the
+# repository rebuilds incrementally), and the hook patches of
+# patches/series, applied idempotently.  Prints the tree's path.
+
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$here/apt-env.sh"
+
+build=$repo/build
+mkdir -p "$build"
+
+# Files of the repository that are not part of the QEMU tree
+is_project_file() {
+    case "$1" in
+    README.md | Makefile | MAINTAINERS | .gitignore | .ci/* | build-aux/* | \
+    patches/* | tests/bench/* | tests/guest/*) return 0 ;;
+    esac
+    return 1
+}
+
+looks_like_qemu() {
+    [ -f "$1/VERSION" ] && [ -f "$1/meson.build" ] &&
+        [ -f "$1/hw/virtio/vhost.c" ] && [ -f "$1/net/net.c" ]
+}
+
+if [ -n "${QEMU_SRC:-}" ]; then
+    tree=$(cd "$QEMU_SRC" 2>/dev/null && pwd) ||
+        vdp_die "QEMU_SRC=$QEMU_SRC does not exist"
+    looks_like_qemu "$tree" ||
+        vdp_die "QEMU_SRC=$QEMU_SRC is not a QEMU source tree" \
+                "(no VERSION, meson.build, hw/virtio/vhost.c, net/net.c)"
+    case "$(cat "$tree/VERSION")" in
+    10.0.*) ;;
+    *) vdp_say "warning: QEMU_SRC is QEMU $(cat "$tree/VERSION"); the series" \
+               "targets 10.0.x" ;;
+    esac
+else
+    base=$("$here/fetch-base.sh")
+    tree=$build/qemu-src-tree
+    if [ ! -f "$tree/.vhost-dp/base" ] ||
+       [ "$(cat "$tree/.vhost-dp/base")" != "$base" ]; then
+        vdp_say "copying the base $base"
+        rm -rf "$tree" "$tree.tmp"
+        cp -a "$base" "$tree.tmp"
+        mkdir -p "$tree.tmp/.vhost-dp"
+        echo "$base" > "$tree.tmp/.vhost-dp/base"
+        mv "$tree.tmp" "$tree"
+    fi
+    ln -sfn "$tree" "$build/qemu-src"
+fi
+
+state=$tree/.vhost-dp
+mkdir -p "$state/applied"
+
+# 1. The overlay: symlink every file of the series into the tree.
+(cd "$repo" && git ls-files --cached --others --exclude-standard) | while read -r f; do
+    is_project_file "$f" && continue
+    if [ -e "$tree/$f" ] && [ ! -L "$tree/$f" ]; then
+        vdp_die "overlay file $f would replace a file of the QEMU tree"
+    fi
+    mkdir -p "$tree/$(dirname "$f")"
+    [ "$(readlink "$tree/$f" 2>/dev/null)" = "$repo/$f" ] ||
+        ln -sfn "$repo/$f" "$tree/$f"
+done
+# drop links to files the repository no longer has
+find "$tree" -path "$tree/.vhost-dp" -prune -o -type l -lname "$repo/*" \
+     -print 2>/dev/null | while read -r l; do
+    [ -e "$l" ] || rm -f "$l"
+done
+
+# 2. The hook patches, in order.  What is applied is recorded in
+# .vhost-dp/applied; a changed series is re-applied from the first patch
+# that differs, after reverting the old ones from there.
+mapfile -t want < <(grep -v '^#' "$repo/patches/series" | sed '/^$/d')
+mapfile -t have < <(cat "$state/applied/series" 2>/dev/null || true)
+keep=0
+while [ $keep -lt ${#want[@]} ] && [ $keep -lt ${#have[@]} ] &&
+      [ "${want[$keep]}" = "${have[$keep]}" ] &&
+      cmp -s "$repo/patches/${want[$keep]}" "$state/applied/${have[$keep]}"; do
+    keep=$((keep + 1))
+done
+for ((i = ${#have[@]} - 1; i >= keep; i--)); do
+    p=$state/applied/${have[$i]}
+    vdp_say "reverting ${have[$i]}"
+    (cd "$tree" && patch -p1 -R -s -f --no-backup-if-mismatch < "$p") ||
+        vdp_die "could not revert ${have[$i]} in $tree"
+    rm -f "$p"
+    printf '%s\n' "${have[@]:0:$i}" | sed '/^$/d' > "$state/applied/series"
+done
+for ((i = keep; i < ${#want[@]}; i++)); do
+    p=$repo/patches/${want[$i]}
+    [ -f "$p" ] || vdp_die "patches/series names ${want[$i]}, which is missing"
+    if ! (cd "$tree" && patch -p1 -s -f --dry-run < "$p" >/dev/null 2>&1); then
+        if (cd "$tree" && patch -p1 -R -s -f --dry-run < "$p" >/dev/null 2>&1)
+        then
+            vdp_say "${want[$i]} is already applied to $tree"
+        else
+            (cd "$tree" && patch -p1 -f --dry-run < "$p") >&2 || true
+            vdp_die "patch ${want[$i]} does not apply to $tree"
+        fi
+    else
+        vdp_say "applying ${want[$i]}"
+        (cd "$tree" && patch -p1 -s -f --no-backup-if-mismatch < "$p") ||
+            vdp_die "patch ${want[$i]} failed on $tree"
+    fi
+    cp "$p" "$state/applied/${want[$i]}"
+    printf '%s\n' "${want[@]:0:$((i + 1))}" > "$state/applied/series"
+done
+echo "$tree"

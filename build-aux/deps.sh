@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Install what building and testing vhost-dp needs, from Debian's packages.
+# Unattended and idempotent; quick when everything is present.
+#
+# Usage: deps.sh [build|run|all]   (default: all)
+
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/apt-env.sh"
+
+[ "$(id -u)" = 0 ] || vdp_die "installing packages needs root (try: sudo make check)"
+
+build_pkgs=(
+    build-essential ninja-build pkg-config ccache dpkg-dev git perl
+    python3 python3-venv python3-setuptools flex bison bzip2 xz-utils
+    libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
+    libslirp-dev liburing-dev
+)
+run_pkgs=(
+    seabios qemu-system-data iproute2 procps
+)
+
+want=("${build_pkgs[@]}" "${run_pkgs[@]}")
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed ||
+        missing+=("$p")
+done
+
+meson_ok() {
+    command -v meson >/dev/null &&
+        dpkg --compare-versions "$(meson --version 2>/dev/null || echo 0)" ge 1.5
+}
+
+if [ ${#missing[@]} -eq 0 ] && meson_ok; then
+    exit 0
+fi
+
+vdp_apt_setup
+vdp_apt_update
+export DEBIAN_FRONTEND=noninteractive
+apt_get() {
+    apt-get "${VDP_APT_OPTS[@]}" -q -y --no-install-recommends "$@"
+}
+if [ ${#missing[@]} -gt 0 ]; then
+    vdp_say "installing: ${missing[*]}"
+    apt_get install "${missing[@]}"
+fi
+if ! meson_ok; then
+    vdp_say "installing meson from bookworm-backports"
+    apt_get install -t bookworm-backports meson
+fi
+meson_ok || vdp_die "meson >= 1.5 is needed, found $(meson --version 2>/dev/null || echo none)"

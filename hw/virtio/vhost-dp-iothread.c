@@ -1,0 +1,1470 @@
+/*
+ * vhost dataplane: in-process vhost backend and IOThread ring engine
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * dp_ops serves the vhost API of one virtio-net queue pair inside QEMU.
+ * The ops are direct function calls from hw/virtio/vhost.c under the
+ * BQL: the set_* ops only record state; dev_start attaches the queue
+ * pair to its IOThread and dev_start(false) detaches it, both inside the
+ * IOThread (aio_wait_bh_oneshot), so every op returns only once the
+ * IOThread uses the new state.
+ *
+ * Vocabulary: "vring" is a split virtqueue in guest memory; index 0 of a
+ * queue pair is the RX vring (the device writes guest buffers), index 1
+ * the TX vring (the device reads them).  "avail" and "used" are the
+ * rings' halves; last_avail is the next avail entry the device will take,
+ * used_idx the device's shadow of used->idx.
+ *
+ * Ownership: while a queue pair is started, its vrings, its driver queue
+ * and all fields marked [io] belong to the IOThread.  The BQL side only
+ * touches them while the queue pair is stopped.  Fields marked [atomic]
+ * are written under the BQL and read by the IOThread.
+ *
+ * Guest memory: descriptor addresses are guest physical addresses,
+ * translated through an RCU-published copy of the vhost memory table
+ * (dp_translate(), the one translation step; a vIOMMU slots in there).
+ * Ring addresses are host virtual addresses mapped by vhost.c.  Every
+ * guest write is marked dirty while migration logs (VHOST_F_LOG_ALL).
+ *
+ * Guest input is hostile: every index, descriptor, length and chain is
+ * checked.  A vring that breaks the rules is stopped with one report and
+ * a counter; the other queues and QEMU go on.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/iov.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "qemu/atomic.h"
+#include "qemu/bswap.h"
+#include "block/aio.h"
+#include "block/aio-wait.h"
+#include "exec/memory.h"
+#include "hw/virtio/vhost.h"
+#include "hw/virtio/vhost-backend.h"
+#include "hw/virtio/vhost-dp.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "standard-headers/linux/virtio_net.h"
+#include "standard-headers/linux/vhost_types.h"
+#include "linux-headers/linux/vhost.h"
+#include "trace.h"
+
+/* Per run of a queue pair, at most this much work before yielding */
+#define DP_RUN_PKT_BUDGET   256
+#define DP_RUN_BYTE_BUDGET  (1024 * 1024)
+
+/* iovec entries for one burst, and for one packet */
+#define DP_IOV_MAX          2048
+#define DP_PKT_IOV_MAX      1024
+
+/* Largest frame accepted from the guest, without its virtio header */
+#define DP_MAX_FRAME        (65535 + 14 + 4)
+
+/* Indirect tables larger than this are refused (as virtio.c does) */
+#define DP_MAX_INDIRECT     1024
+
+enum {
+    DP_RX = 0,
+    DP_TX = 1,
+    DP_NVQS = 2,
+};
+
+typedef struct DpMemRegion {
+    uint64_t gpa;
+    uint64_t size;
+    uint8_t *hva;
+    MemoryRegion *mr;
+    uint64_t mr_offset;     /* of gpa within mr */
+} DpMemRegion;
+
+/* An immutable snapshot of the vhost memory table */
+typedef struct DpMemTable {
+    struct rcu_head rcu;
+    unsigned int n;
+    DpMemRegion r[];
+} DpMemTable;
+
+typedef struct DpVring {
+    struct VhostDpEngine *e;
+    unsigned int index;             /* DP_RX or DP_TX */
+
+    /* set by the vhost ops while stopped */
+    unsigned int num;
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    struct vring_used *used;
+    uint64_t used_gpa;
+    int kick_fd;
+    int call_fd;                    /* [atomic]: swapped by masking */
+
+    /* [io] */
+    EventNotifier kick;
+    uint16_t last_avail;
+    uint16_t used_idx;
+    uint16_t signalled_used;
+    bool signalled_used_valid;
+    bool notify_pending;            /* used entries not yet signalled */
+    bool polling;                   /* between poll_begin and poll_end */
+    bool broken;
+} DpVring;
+
+struct VhostDpEngine {
+    VhostDpDriverQueue *dq;
+    VhostDpDriverCaps caps;
+    AioContext *ctx;
+    char *name;
+    uint64_t offered;               /* features the engine implements */
+
+    /* set under the BQL while stopped */
+    struct vhost_dev *dev;
+    uint64_t features;
+    unsigned int hdr_len;
+    bool event_idx;
+    bool mrg_rxbuf;
+    bool started;
+
+    bool log_all;                   /* [atomic] */
+    bool enabled;                   /* [atomic] */
+    uint32_t rx_offloads_ok;        /* [atomic] */
+    DpMemTable *mem;                /* RCU */
+
+    DpVring vr[DP_NVQS];
+
+    /* [io] */
+    bool running;
+    bool rx_fd_armed;
+    QEMUBH *bh;
+    unsigned int mem_hint;
+    VhostDpQueueStats st;           /* published after each run */
+    VhostDpQueueStats pub;          /* [atomic] what readers see */
+
+    /* [io] TX burst scratch */
+    struct iovec tx_iov[DP_IOV_MAX];
+    VhostDpPkt tx_pkts[VHOST_DP_BURST];
+    uint16_t tx_heads[VHOST_DP_BURST];
+
+    /* [io] RX: frames taken from the driver, not yet delivered */
+    VhostDpPkt rx_pkts[VHOST_DP_BURST];
+    unsigned int rx_first;
+    unsigned int rx_count;
+
+    /* [io] RX scratch: the guest buffers of one frame */
+    struct iovec rx_iov[DP_IOV_MAX];
+    uint64_t rx_gpa[DP_IOV_MAX];
+    uint16_t rx_heads[DP_PKT_IOV_MAX];
+    uint32_t rx_head_len[DP_PKT_IOV_MAX];
+    unsigned int rx_head_iov[DP_PKT_IOV_MAX];
+};
+
+/*
+ * Memory
+ */
+
+static void dp_mem_table_free(DpMemTable *mt)
+{
+    for (unsigned int i = 0; i < mt->n; i++) {
+        memory_region_unref(mt->r[i].mr);
+    }
+    g_free(mt);
+}
+
+/*
+ * Find the region holding @gpa.  @len is how many bytes from @gpa on are
+ * inside it.  Called in the IOThread under rcu_read_lock.
+ */
+static const DpMemRegion *dp_mem_lookup(VhostDpEngine *e,
+                                        const DpMemTable *mt,
+                                        uint64_t gpa, uint64_t *len)
+{
+    unsigned int hint = e->mem_hint;
+
+    if (hint < mt->n && gpa - mt->r[hint].gpa < mt->r[hint].size) {
+        *len = mt->r[hint].size - (gpa - mt->r[hint].gpa);
+        return &mt->r[hint];
+    }
+    for (unsigned int i = 0; i < mt->n; i++) {
+        if (gpa - mt->r[i].gpa < mt->r[i].size) {
+            e->mem_hint = i;
+            *len = mt->r[i].size - (gpa - mt->r[i].gpa);
+            return &mt->r[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Translate the guest buffer [@gpa, @gpa + @len) into iovecs appended at
+ * @iov[*cnt], at most @max in all; also record each piece's guest address
+ * in @gpas when it is not NULL.  Returns false if the buffer is not all
+ * guest RAM or does not fit.
+ */
+static bool dp_translate(VhostDpEngine *e, const DpMemTable *mt,
+                         uint64_t gpa, uint32_t len, struct iovec *iov,
+                         uint64_t *gpas, unsigned int *cnt, unsigned int max)
+{
+    while (len) {
+        const DpMemRegion *r;
+        uint64_t avail;
+        uint32_t chunk;
+
+        if (*cnt >= max) {
+            return false;
+        }
+        r = dp_mem_lookup(e, mt, gpa, &avail);
+        if (!r) {
+            return false;
+        }
+        chunk = MIN(avail, len);
+        iov[*cnt].iov_base = r->hva + (gpa - r->gpa);
+        iov[*cnt].iov_len = chunk;
+        if (gpas) {
+            gpas[*cnt] = gpa;
+        }
+        (*cnt)++;
+        gpa += chunk;
+        len -= chunk;
+    }
+    return true;
+}
+
+/* Translate a table the engine reads as a whole: it must be contiguous */
+static void *dp_map_table(VhostDpEngine *e, const DpMemTable *mt,
+                          uint64_t gpa, uint32_t len)
+{
+    const DpMemRegion *r;
+    uint64_t avail;
+
+    r = dp_mem_lookup(e, mt, gpa, &avail);
+    if (!r || avail < len) {
+        return NULL;
+    }
+    return r->hva + (gpa - r->gpa);
+}
+
+static void dp_mark_dirty(VhostDpEngine *e, const DpMemTable *mt,
+                          uint64_t gpa, uint64_t len)
+{
+    while (len) {
+        const DpMemRegion *r;
+        uint64_t avail, chunk;
+
+        r = dp_mem_lookup(e, mt, gpa, &avail);
+        if (!r) {
+            return;
+        }
+        chunk = MIN(avail, len);
+        memory_region_set_dirty(r->mr, r->mr_offset + (gpa - r->gpa), chunk);
+        gpa += chunk;
+        len -= chunk;
+    }
+}
+
+/*
+ * Vrings
+ */
+
+static void G_GNUC_PRINTF(2, 3) dp_vring_error(DpVring *vr,
+                                               const char *fmt, ...)
+{
+    VhostDpEngine *e = vr->e;
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    if (vr->broken) {
+        return;
+    }
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    vr->broken = true;
+    e->st.ring_errors++;
+    trace_vhost_dp_vring_error(e, vr->index, msg);
+    error_report("vhost-dp: %s: %s queue stopped: %s", e->name,
+                 vr->index == DP_RX ? "rx" : "tx", msg);
+}
+
+static inline uint16_t dp_avail_idx(DpVring *vr)
+{
+    return le16_to_cpu(qatomic_read(&vr->avail->idx));
+}
+
+/* Is there work in the avail ring?  Also the TX poll check. */
+static bool dp_vring_has_work(DpVring *vr)
+{
+    return !vr->broken && dp_avail_idx(vr) != vr->last_avail;
+}
+
+/*
+ * Turn guest kicks for @vr on or off.  Turning them on re-reads the avail
+ * index afterwards; returns true if work arrived meanwhile.
+ */
+static bool dp_vring_set_notification(DpVring *vr, bool enable)
+{
+    VhostDpEngine *e = vr->e;
+
+    if (e->event_idx) {
+        if (enable) {
+            uint16_t *avail_event = (uint16_t *)&vr->used->ring[vr->num];
+
+            qatomic_set(avail_event, cpu_to_le16(vr->last_avail));
+        }
+    } else {
+        uint16_t flags = le16_to_cpu(vr->used->flags);
+
+        if (enable) {
+            flags &= ~VRING_USED_F_NO_NOTIFY;
+        } else {
+            flags |= VRING_USED_F_NO_NOTIFY;
+        }
+        qatomic_set(&vr->used->flags, cpu_to_le16(flags));
+    }
+    if (!enable) {
+        return false;
+    }
+    /* the guest's next avail index read must see the flag or event */
+    smp_mb();
+    return dp_vring_has_work(vr);
+}
+
+/*
+ * Get the next avail head, or -1 if there is none or the ring is broken.
+ * Does not consume it.
+ */
+static int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
+{
+    uint16_t head;
+
+    if (vr->last_avail == avail_idx) {
+        return -1;
+    }
+    head = le16_to_cpu(vr->avail->ring[vr->last_avail % vr->num]);
+    if (head >= vr->num) {
+        dp_vring_error(vr, "avail ring entry %u is %u, ring size %u",
+                       vr->last_avail, head, vr->num);
+        return -1;
+    }
+    return head;
+}
+
+/* Read the avail index and check it is within a ring of the last one */
+static bool dp_vring_avail(DpVring *vr, uint16_t *avail_idx)
+{
+    uint16_t idx = dp_avail_idx(vr);
+
+    if ((uint16_t)(idx - vr->last_avail) > vr->num) {
+        dp_vring_error(vr, "avail index jumped from %u to %u, ring size %u",
+                       vr->last_avail, idx, vr->num);
+        return false;
+    }
+    /* descriptors are read only after the index that publishes them */
+    smp_rmb();
+    *avail_idx = idx;
+    return true;
+}
+
+/*
+ * Walk the descriptor chain at @head into iovecs (appended at
+ * @iov[*cnt], at most @max), with their guest addresses in @gpas if not
+ * NULL.  @write: the device writes these buffers (RX) rather than reads
+ * them (TX).  Returns the chain's byte count, or -1 after stopping the
+ * vring for a malformed chain, or -2 if it did not fit in @max (the
+ * caller decides whether that is an error).
+ */
+static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
+                             uint16_t head, bool write, struct iovec *iov,
+                             uint64_t *gpas, unsigned int *cnt,
+                             unsigned int max)
+{
+    VhostDpEngine *e = vr->e;
+    const struct vring_desc *table = vr->desc;
+    unsigned int table_size = vr->num;
+    unsigned int i = head, seen = 0;
+    bool indirect = false;
+    uint64_t total = 0;
+
+    for (;;) {
+        struct vring_desc d;
+        uint16_t flags;
+        uint64_t addr;
+        uint32_t len;
+
+        if (++seen > table_size) {
+            dp_vring_error(vr, "descriptor chain at %u loops or is longer "
+                           "than its table (%u)", head, table_size);
+            return -1;
+        }
+        d = table[i];
+        flags = le16_to_cpu(d.flags);
+        addr = le64_to_cpu(d.addr);
+        len = le32_to_cpu(d.len);
+
+        if (flags & VRING_DESC_F_INDIRECT) {
+            if (indirect) {
+                dp_vring_error(vr, "indirect descriptor inside an indirect "
+                               "table (chain %u)", head);
+                return -1;
+            }
+            if (flags & VRING_DESC_F_NEXT || seen != 1) {
+                dp_vring_error(vr, "indirect descriptor chained (chain %u)",
+                               head);
+                return -1;
+            }
+            if (len == 0 || len % sizeof(struct vring_desc) ||
+                len / sizeof(struct vring_desc) > DP_MAX_INDIRECT) {
+                dp_vring_error(vr, "bad indirect table length %u (chain %u)",
+                               len, head);
+                return -1;
+            }
+            table = dp_map_table(e, mt, addr, len);
+            if (!table) {
+                dp_vring_error(vr, "indirect table 0x%" PRIx64 "+%u is not "
+                               "in guest RAM (chain %u)", addr, len, head);
+                return -1;
+            }
+            table_size = len / sizeof(struct vring_desc);
+            indirect = true;
+            i = 0;
+            seen = 0;
+            continue;
+        }
+
+        if (!!(flags & VRING_DESC_F_WRITE) != write) {
+            dp_vring_error(vr, "descriptor %u of chain %u is %s, expected "
+                           "%s", i, head,
+                           write ? "read-only" : "writable",
+                           write ? "writable" : "read-only");
+            return -1;
+        }
+        if (addr + len < addr) {
+            dp_vring_error(vr, "descriptor %u of chain %u wraps the address "
+                           "space", i, head);
+            return -1;
+        }
+        if (len) {
+            if (!dp_translate(e, mt, addr, len, iov, gpas, cnt, max)) {
+                if (*cnt >= max) {
+                    return -2;
+                }
+                dp_vring_error(vr, "descriptor %u of chain %u: 0x%" PRIx64
+                               "+%u is not in guest RAM", i, head, addr, len);
+                return -1;
+            }
+            total += len;
+        }
+        if (!(flags & VRING_DESC_F_NEXT)) {
+            break;
+        }
+        i = le16_to_cpu(d.next);
+        if (i >= table_size) {
+            dp_vring_error(vr, "descriptor chain %u: next %u is beyond the "
+                           "table (%u)", head, i, table_size);
+            return -1;
+        }
+    }
+    if (total > INT32_MAX) {
+        dp_vring_error(vr, "descriptor chain %u is larger than 2 GiB", head);
+        return -1;
+    }
+    return total;
+}
+
+/* Put one used element; published by dp_vring_flush() */
+static inline void dp_vring_put(DpVring *vr, uint16_t head, uint32_t len)
+{
+    struct vring_used_elem *u = &vr->used->ring[vr->used_idx % vr->num];
+
+    u->id = cpu_to_le32(head);
+    u->len = cpu_to_le32(len);
+    vr->used_idx++;
+}
+
+/* Publish the used elements put since @old and signal the guest if due */
+static void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
+{
+    VhostDpEngine *e = vr->e;
+    uint16_t new = vr->used_idx;
+    bool notify;
+
+    if (new == old) {
+        return;
+    }
+    /* the guest must see the elements before the index */
+    smp_wmb();
+    qatomic_set(&vr->used->idx, cpu_to_le16(new));
+
+    if (qatomic_read(&e->log_all)) {
+        unsigned int first = old % vr->num;
+        unsigned int n = (uint16_t)(new - old);
+        uint64_t ring = vr->used_gpa + offsetof(struct vring_used, ring);
+        size_t esz = sizeof(struct vring_used_elem);
+
+        if (first + n <= vr->num) {
+            dp_mark_dirty(e, mt, ring + first * esz, n * esz);
+        } else {
+            dp_mark_dirty(e, mt, ring + first * esz,
+                          (vr->num - first) * esz);
+            dp_mark_dirty(e, mt, ring, (first + n - vr->num) * esz);
+        }
+        dp_mark_dirty(e, mt, vr->used_gpa, offsetof(struct vring_used, ring));
+    }
+
+    /* the index must be visible before we read the guest's event */
+    smp_mb();
+    if (e->event_idx) {
+        uint16_t used_event = le16_to_cpu(
+            qatomic_read((uint16_t *)&vr->avail->ring[vr->num]));
+
+        notify = !vr->signalled_used_valid ||
+                 vring_need_event(used_event, new, vr->signalled_used);
+        vr->signalled_used = new;
+        vr->signalled_used_valid = true;
+    } else {
+        notify = !(le16_to_cpu(qatomic_read(&vr->avail->flags)) &
+                   VRING_AVAIL_F_NO_INTERRUPT);
+    }
+    if (notify) {
+        int fd = qatomic_read(&vr->call_fd);
+        static const uint64_t one = 1;
+
+        if (fd >= 0) {
+            /* an eventfd write cannot fail short; EAGAIN means "pending" */
+            if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+                return;
+            }
+            e->st.interrupts++;
+        }
+    }
+}
+
+/*
+ * TX: guest to driver
+ */
+
+static void dp_hdr_to_offload(const struct virtio_net_hdr *h,
+                              VhostDpOffload *ol)
+{
+    memset(ol, 0, sizeof(*ol));
+    if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        ol->flags |= VHOST_DP_OFFLOAD_NEEDS_CSUM;
+        ol->csum_start = le16_to_cpu(h->csum_start);
+        ol->csum_offset = le16_to_cpu(h->csum_offset);
+    }
+    switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+        ol->gso_type = VHOST_DP_GSO_TCPV4;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        ol->gso_type = VHOST_DP_GSO_TCPV6;
+        break;
+    case VIRTIO_NET_HDR_GSO_UDP:
+        ol->gso_type = VHOST_DP_GSO_UDP;
+        break;
+    default:
+        break;
+    }
+    if (ol->gso_type != VHOST_DP_GSO_NONE) {
+        ol->gso_ecn = !!(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
+        ol->hdr_len = le16_to_cpu(h->hdr_len);
+        ol->gso_size = le16_to_cpu(h->gso_size);
+    }
+}
+
+/* May the driver take a frame with this metadata? */
+static bool dp_tx_offload_ok(VhostDpEngine *e, const VhostDpOffload *ol)
+{
+    uint32_t caps = e->caps.tx_offloads;
+
+    if ((ol->flags & VHOST_DP_OFFLOAD_NEEDS_CSUM) &&
+        !(caps & VHOST_DP_CAP_CSUM)) {
+        return false;
+    }
+    switch (ol->gso_type) {
+    case VHOST_DP_GSO_NONE:
+        return true;
+    case VHOST_DP_GSO_TCPV4:
+        return (caps & VHOST_DP_CAP_TSO4) && ol->gso_size &&
+               (!ol->gso_ecn || (caps & VHOST_DP_CAP_ECN));
+    case VHOST_DP_GSO_TCPV6:
+        return (caps & VHOST_DP_CAP_TSO6) && ol->gso_size &&
+               (!ol->gso_ecn || (caps & VHOST_DP_CAP_ECN));
+    default:
+        return false;
+    }
+}
+
+/*
+ * Move one burst from the TX vring to the driver.  Returns the number of
+ * packets taken off the ring, and adds their bytes to *@bytes; sets
+ * *@stall when the driver pushed back.
+ */
+static unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
+                                unsigned int max, uint64_t *bytes,
+                                bool *stall)
+{
+    DpVring *vr = &e->vr[DP_TX];
+    unsigned int n = 0, iov_used = 0, sent, taken = 0;
+    uint16_t avail_idx, old_used = vr->used_idx;
+
+    if (!dp_vring_avail(vr, &avail_idx)) {
+        return 0;
+    }
+    max = MIN(max, VHOST_DP_BURST);
+    while (n < max) {
+        struct virtio_net_hdr_mrg_rxbuf hdr;
+        VhostDpPkt *p = &e->tx_pkts[n];
+        unsigned int first = iov_used;
+        int64_t len;
+        int head = dp_vring_peek(vr, avail_idx);
+
+        if (head < 0) {
+            break;
+        }
+        len = dp_vring_walk(vr, mt, head, false, e->tx_iov, NULL, &iov_used,
+                            DP_IOV_MAX);
+        if (len == -2) {
+            iov_used = first;
+            if (n) {
+                break;      /* the next burst starts with it */
+            }
+            dp_vring_error(vr, "chain %u has more than %u pieces", head,
+                           DP_IOV_MAX);
+            len = -1;
+        }
+        if (len < 0) {
+            break;
+        }
+        vr->last_avail++;
+        taken++;
+
+        if (len < e->hdr_len || len - e->hdr_len > DP_MAX_FRAME) {
+            /* a bad packet, not a bad ring: drop it */
+            e->st.tx_drops++;
+            dp_vring_put(vr, head, 0);
+            iov_used = first;
+            continue;
+        }
+        iov_to_buf(&e->tx_iov[first], iov_used - first, 0, &hdr,
+                   e->hdr_len);
+        dp_hdr_to_offload(&hdr.hdr, &p->ol);
+        if (!dp_tx_offload_ok(e, &p->ol)) {
+            e->st.tx_drops++;
+            dp_vring_put(vr, head, 0);
+            iov_used = first;
+            continue;
+        }
+        p->iov = &e->tx_iov[first];
+        p->iov_cnt = iov_used - first;
+        iov_discard_front(&p->iov, &p->iov_cnt, e->hdr_len);
+        p->len = len - e->hdr_len;
+        p->priv = 0;
+        e->tx_heads[n] = head;
+        n++;
+    }
+
+    sent = n ? e->dq->ops->tx_burst(e->dq, e->tx_pkts, n) : 0;
+    assert(sent <= n);
+    for (unsigned int i = 0; i < sent; i++) {
+        dp_vring_put(vr, e->tx_heads[i], 0);
+        *bytes += e->tx_pkts[i].len;
+        e->st.tx_bytes += e->tx_pkts[i].len;
+    }
+    if (sent < n) {
+        /* back-pressure: give the rest back to the ring, in order */
+        vr->last_avail -= n - sent;
+        taken -= n - sent;
+        *stall = true;
+    }
+    if (sent) {
+        e->st.tx_packets += sent;
+        e->st.bursts++;
+    }
+    dp_vring_flush(vr, old_used, mt);
+    trace_vhost_dp_tx_burst(e, n, sent);
+    return taken;
+}
+
+/*
+ * RX: driver to guest
+ */
+
+static bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
+                              struct virtio_net_hdr *h)
+{
+    uint32_t ok = qatomic_read(&e->rx_offloads_ok);
+
+    memset(h, 0, sizeof(*h));
+    if (ol->flags & VHOST_DP_OFFLOAD_NEEDS_CSUM) {
+        if (!(ok & VHOST_DP_CAP_CSUM)) {
+            return false;
+        }
+        h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        h->csum_start = cpu_to_le16(ol->csum_start);
+        h->csum_offset = cpu_to_le16(ol->csum_offset);
+    } else if ((ol->flags & VHOST_DP_OFFLOAD_CSUM_VALID) &&
+               (ok & VHOST_DP_CAP_CSUM)) {
+        h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
+    }
+    switch (ol->gso_type) {
+    case VHOST_DP_GSO_NONE:
+        return true;
+    case VHOST_DP_GSO_TCPV4:
+        if (!(ok & VHOST_DP_CAP_TSO4)) {
+            return false;
+        }
+        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+        break;
+    case VHOST_DP_GSO_TCPV6:
+        if (!(ok & VHOST_DP_CAP_TSO6)) {
+            return false;
+        }
+        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+        break;
+    default:
+        return false;
+    }
+    if (ol->gso_ecn) {
+        if (!(ok & VHOST_DP_CAP_ECN)) {
+            return false;
+        }
+        h->gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+    }
+    h->hdr_len = cpu_to_le16(ol->hdr_len);
+    h->gso_size = cpu_to_le16(ol->gso_size);
+    return true;
+}
+
+typedef enum DpRxResult {
+    DP_RX_DELIVERED,
+    DP_RX_DROPPED,
+    DP_RX_NO_BUFFERS,
+    DP_RX_BROKEN,
+} DpRxResult;
+
+/* Copy @len bytes from @src to @dst, both iovec arrays */
+static void dp_iov_copy(const struct iovec *dst, unsigned int dst_cnt,
+                        size_t dst_off, const struct iovec *src,
+                        unsigned int src_cnt, size_t len)
+{
+    unsigned int di = 0, si = 0;
+    size_t soff = 0;
+
+    while (di < dst_cnt && dst_off >= dst[di].iov_len) {
+        dst_off -= dst[di].iov_len;
+        di++;
+    }
+    while (len && di < dst_cnt && si < src_cnt) {
+        size_t chunk = MIN(dst[di].iov_len - dst_off,
+                           src[si].iov_len - soff);
+
+        chunk = MIN(chunk, len);
+        memcpy((uint8_t *)dst[di].iov_base + dst_off,
+               (uint8_t *)src[si].iov_base + soff, chunk);
+        len -= chunk;
+        dst_off += chunk;
+        soff += chunk;
+        if (dst_off == dst[di].iov_len) {
+            di++;
+            dst_off = 0;
+        }
+        if (soff == src[si].iov_len) {
+            si++;
+            soff = 0;
+        }
+    }
+}
+
+/* Deliver one frame into guest buffers */
+static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
+                            uint16_t avail_idx, const VhostDpPkt *p)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    struct virtio_net_hdr_mrg_rxbuf hdr;
+    uint64_t need = (uint64_t)p->len + e->hdr_len, have = 0;
+    unsigned int nheads = 0, iov_cnt = 0;
+    uint16_t start = vr->last_avail;
+
+    if (!dp_offload_to_hdr(e, &p->ol, &hdr.hdr)) {
+        return DP_RX_DROPPED;
+    }
+
+    /* gather buffers until the frame fits */
+    while (have < need) {
+        int64_t len;
+        int head;
+
+        if (nheads && !e->mrg_rxbuf) {
+            /* one buffer must hold the frame: too small, drop it */
+            vr->last_avail = start;
+            return DP_RX_DROPPED;
+        }
+        if (nheads == DP_PKT_IOV_MAX) {
+            vr->last_avail = start;
+            return DP_RX_DROPPED;
+        }
+        head = dp_vring_peek(vr, avail_idx);
+        if (head < 0) {
+            vr->last_avail = start;
+            return vr->broken ? DP_RX_BROKEN : DP_RX_NO_BUFFERS;
+        }
+        e->rx_head_iov[nheads] = iov_cnt;
+        len = dp_vring_walk(vr, mt, head, true, e->rx_iov, e->rx_gpa,
+                            &iov_cnt, DP_IOV_MAX);
+        if (len == -2) {
+            vr->last_avail = start;
+            return DP_RX_DROPPED;
+        }
+        if (len < 0) {
+            vr->last_avail = start;
+            return DP_RX_BROKEN;
+        }
+        if (len == 0) {
+            dp_vring_error(vr, "empty receive buffer %u", head);
+            vr->last_avail = start;
+            return DP_RX_BROKEN;
+        }
+        vr->last_avail++;
+        e->rx_heads[nheads] = head;
+        e->rx_head_len[nheads] = MIN(len, need - have);
+        have += len;
+        nheads++;
+    }
+    if (nheads > 1 && e->hdr_len < sizeof(hdr)) {
+        /* cannot happen: mergeable buffers imply the long header */
+        vr->last_avail = start;
+        return DP_RX_DROPPED;
+    }
+
+    hdr.num_buffers = cpu_to_le16(nheads);
+    iov_from_buf(e->rx_iov, iov_cnt, 0, &hdr, e->hdr_len);
+    dp_iov_copy(e->rx_iov, iov_cnt, e->hdr_len, p->iov, p->iov_cnt, p->len);
+
+    for (unsigned int i = 0; i < nheads; i++) {
+        dp_vring_put(vr, e->rx_heads[i], e->rx_head_len[i]);
+    }
+    if (qatomic_read(&e->log_all)) {
+        uint64_t left = need;
+
+        for (unsigned int i = 0; i < iov_cnt && left; i++) {
+            uint64_t l = MIN(left, e->rx_iov[i].iov_len);
+
+            dp_mark_dirty(e, mt, e->rx_gpa[i], l);
+            left -= l;
+        }
+    }
+    return DP_RX_DELIVERED;
+}
+
+static void dp_rx_release(VhostDpEngine *e, unsigned int n)
+{
+    if (n && e->dq->ops->rx_release) {
+        e->dq->ops->rx_release(e->dq, &e->rx_pkts[e->rx_first], n);
+    }
+    e->rx_first += n;
+    e->rx_count -= n;
+    if (!e->rx_count) {
+        e->rx_first = 0;
+    }
+}
+
+/*
+ * Move frames from the driver to the RX vring.  Returns the frames
+ * handled; sets *@starved when the guest has no buffers left.
+ */
+static unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
+                                unsigned int max, uint64_t *bytes,
+                                bool *starved)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    uint16_t avail_idx, old_used = vr->used_idx;
+    unsigned int done = 0, delivered = 0;
+
+    if (!e->rx_count) {
+        e->rx_first = 0;
+        e->rx_count = e->dq->ops->rx_burst(e->dq, e->rx_pkts,
+                                           MIN(max, VHOST_DP_BURST));
+        assert(e->rx_count <= VHOST_DP_BURST);
+        if (!e->rx_count) {
+            return 0;
+        }
+    }
+    if (!dp_vring_avail(vr, &avail_idx)) {
+        return 0;
+    }
+    while (done < e->rx_count && done < max) {
+        const VhostDpPkt *p = &e->rx_pkts[e->rx_first + done];
+        DpRxResult r = dp_rx_one(e, mt, avail_idx, p);
+
+        if (r == DP_RX_NO_BUFFERS) {
+            /* ask for a kick, then look once more */
+            if (dp_vring_set_notification(vr, true) &&
+                dp_vring_avail(vr, &avail_idx)) {
+                continue;
+            }
+            *starved = true;
+            break;
+        }
+        if (r == DP_RX_BROKEN) {
+            break;
+        }
+        if (r == DP_RX_DELIVERED) {
+            delivered++;
+            *bytes += p->len;
+            e->st.rx_bytes += p->len;
+        } else {
+            e->st.rx_drops++;
+        }
+        done++;
+    }
+    if (delivered) {
+        e->st.rx_packets += delivered;
+        e->st.bursts++;
+    }
+    dp_vring_flush(vr, old_used, mt);
+    dp_rx_release(e, done);
+    trace_vhost_dp_rx_burst(e, done, delivered);
+    return done;
+}
+
+/*
+ * The run loop of a queue pair, in its IOThread
+ */
+
+static void dp_driver_rx_ready(void *opaque);
+
+/*
+ * Listen to the driver's RX fd or not.  While the guest has no receive
+ * buffers the fd is not listened to: it would stay readable and spin.
+ */
+static void dp_rx_fd_arm(VhostDpEngine *e, bool arm)
+{
+    if (e->dq->rx_fd < 0 || e->rx_fd_armed == arm) {
+        return;
+    }
+    e->rx_fd_armed = arm;
+    aio_set_fd_handler(e->ctx, e->dq->rx_fd, arm ? dp_driver_rx_ready : NULL,
+                       NULL, NULL, NULL, arm ? e : NULL);
+}
+
+static void dp_publish_stats(VhostDpEngine *e)
+{
+    uint64_t *src = (uint64_t *)&e->st;
+    uint64_t *dst = (uint64_t *)&e->pub;
+
+    for (size_t i = 0; i < sizeof(e->st) / sizeof(uint64_t); i++) {
+        qatomic_set(&dst[i], src[i]);
+    }
+}
+
+static void dp_run(VhostDpEngine *e)
+{
+    DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
+    unsigned int pkts = 0;
+    uint64_t bytes = 0;
+    bool tx_stall = false, rx_starved = false, again;
+    DpMemTable *mt;
+
+    if (!e->running || !qatomic_read(&e->enabled)) {
+        return;
+    }
+    RCU_READ_LOCK_GUARD();
+    mt = qatomic_rcu_read(&e->mem);
+    if (!mt) {
+        return;
+    }
+
+    do {
+        unsigned int moved = 0;
+
+        if (!tx->broken && !tx_stall) {
+            if (!tx->polling) {
+                dp_vring_set_notification(tx, false);
+            }
+            moved += dp_tx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts, &bytes,
+                                 &tx_stall);
+        }
+        if (!rx->broken && !rx_starved) {
+            moved += dp_rx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts, &bytes,
+                                 &rx_starved);
+        }
+        pkts += moved;
+        again = moved && pkts < DP_RUN_PKT_BUDGET &&
+                bytes < DP_RUN_BYTE_BUDGET;
+        if (!again && !tx->broken && !tx->polling && !tx_stall) {
+            /* re-enable kicks; work that raced in runs now */
+            again = dp_vring_set_notification(tx, true) &&
+                    pkts < DP_RUN_PKT_BUDGET && bytes < DP_RUN_BYTE_BUDGET;
+        }
+    } while (again);
+
+    /* no guest buffers: wait for the RX kick before reading more */
+    dp_rx_fd_arm(e, !rx_starved && !rx->broken);
+    if (pkts >= DP_RUN_PKT_BUDGET || bytes >= DP_RUN_BYTE_BUDGET ||
+        (e->rx_count && !rx_starved && !rx->broken)) {
+        /* budget used up: let other handlers run, then go on */
+        qemu_bh_schedule(e->bh);
+    }
+    dp_publish_stats(e);
+}
+
+static void dp_run_bh(void *opaque)
+{
+    dp_run(opaque);
+}
+
+void vhost_dp_queue_wake(VhostDpDriverQueue *dq)
+{
+    VhostDpEngine *e = dq->engine;
+
+    if (e && e->running) {
+        qemu_bh_schedule(e->bh);
+    }
+}
+
+static void dp_kick(EventNotifier *n)
+{
+    DpVring *vr = container_of(n, DpVring, kick);
+
+    if (event_notifier_test_and_clear(n)) {
+        vr->e->st.kicks++;
+    }
+    dp_run(vr->e);
+}
+
+static bool dp_tx_poll(void *opaque)
+{
+    DpVring *vr = container_of(opaque, DpVring, kick);
+
+    return vr->e->running && dp_vring_has_work(vr);
+}
+
+static void dp_tx_poll_ready(EventNotifier *n)
+{
+    DpVring *vr = container_of(n, DpVring, kick);
+
+    vr->e->st.poll_hits++;
+    dp_run(vr->e);
+}
+
+static void dp_tx_poll_begin(EventNotifier *n)
+{
+    DpVring *vr = container_of(n, DpVring, kick);
+
+    if (vr->e->running && !vr->broken) {
+        vr->polling = true;
+        dp_vring_set_notification(vr, false);
+    }
+}
+
+static void dp_tx_poll_end(EventNotifier *n)
+{
+    DpVring *vr = container_of(n, DpVring, kick);
+
+    vr->polling = false;
+    if (vr->e->running && !vr->broken) {
+        /* the caller polls once more after this */
+        dp_vring_set_notification(vr, true);
+    }
+}
+
+static void dp_driver_rx_ready(void *opaque)
+{
+    dp_run(opaque);
+}
+
+static void dp_attach_bh(void *opaque)
+{
+    VhostDpEngine *e = opaque;
+    DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
+
+    e->running = true;
+    aio_set_event_notifier(e->ctx, &tx->kick, dp_kick, dp_tx_poll,
+                           dp_tx_poll_ready);
+    aio_set_event_notifier_poll(e->ctx, &tx->kick, dp_tx_poll_begin,
+                                dp_tx_poll_end);
+    aio_set_event_notifier(e->ctx, &rx->kick, dp_kick, NULL, NULL);
+    dp_rx_fd_arm(e, true);
+    /* the guest may have queued work before we listened */
+    qemu_bh_schedule(e->bh);
+}
+
+static void dp_detach_bh(void *opaque)
+{
+    VhostDpEngine *e = opaque;
+
+    aio_set_event_notifier(e->ctx, &e->vr[DP_TX].kick, NULL, NULL, NULL);
+    aio_set_event_notifier(e->ctx, &e->vr[DP_RX].kick, NULL, NULL, NULL);
+    dp_rx_fd_arm(e, false);
+    qemu_bh_cancel(e->bh);
+    /* frames taken from the driver but not delivered are dropped */
+    e->st.rx_drops += e->rx_count;
+    dp_rx_release(e, e->rx_count);
+    e->running = false;
+    e->vr[DP_TX].polling = false;
+    dp_publish_stats(e);
+}
+
+/*
+ * VhostOps
+ */
+
+static VhostDpEngine *dp_engine(struct vhost_dev *dev)
+{
+    return dev->opaque;
+}
+
+static DpVring *dp_vring(struct vhost_dev *dev, unsigned int idx)
+{
+    assert(idx < DP_NVQS);
+    return &dp_engine(dev)->vr[idx];
+}
+
+static int dp_backend_init(struct vhost_dev *dev, void *opaque, Error **errp)
+{
+    VhostDpEngine *e = opaque;
+
+    assert(dev->nvqs == DP_NVQS);
+    dev->opaque = e;
+    e->dev = dev;
+    return 0;
+}
+
+static int dp_backend_cleanup(struct vhost_dev *dev)
+{
+    VhostDpEngine *e = dp_engine(dev);
+
+    assert(!e->started);
+    e->dev = NULL;
+    return 0;
+}
+
+static int dp_memslots_limit(struct vhost_dev *dev)
+{
+    return INT_MAX;
+}
+
+static int dp_set_log_base(struct vhost_dev *dev, uint64_t base,
+                           struct vhost_log *log)
+{
+    /* dirty pages are marked directly, see dp_mark_dirty() */
+    return 0;
+}
+
+static int dp_set_mem_table(struct vhost_dev *dev, struct vhost_memory *mem)
+{
+    VhostDpEngine *e = dp_engine(dev);
+    DpMemTable *mt, *old;
+
+    assert(mem->nregions == dev->n_mem_sections);
+    mt = g_malloc0(sizeof(*mt) + mem->nregions * sizeof(mt->r[0]));
+    mt->n = mem->nregions;
+    for (unsigned int i = 0; i < mt->n; i++) {
+        const struct vhost_memory_region *reg = &mem->regions[i];
+        MemoryRegionSection *s = &dev->mem_sections[i];
+
+        mt->r[i] = (DpMemRegion) {
+            .gpa = reg->guest_phys_addr,
+            .size = reg->memory_size,
+            .hva = (uint8_t *)(uintptr_t)reg->userspace_addr,
+            .mr = s->mr,
+            .mr_offset = s->offset_within_region,
+        };
+        memory_region_ref(s->mr);
+    }
+    old = e->mem;
+    qatomic_rcu_set(&e->mem, mt);
+    if (old) {
+        /* IOThreads read the table under RCU; free it after them */
+        call_rcu(old, dp_mem_table_free, rcu);
+    }
+    trace_vhost_dp_set_mem_table(e, mt->n);
+    return 0;
+}
+
+static int dp_set_vring_addr(struct vhost_dev *dev,
+                             struct vhost_vring_addr *addr)
+{
+    VhostDpEngine *e = dp_engine(dev);
+    DpVring *vr = dp_vring(dev, addr->index);
+
+    /* also called while running, to toggle logging: no ring change */
+    vr->desc = (void *)(uintptr_t)addr->desc_user_addr;
+    vr->avail = (void *)(uintptr_t)addr->avail_user_addr;
+    vr->used = (void *)(uintptr_t)addr->used_user_addr;
+    vr->used_gpa = addr->log_guest_addr;
+    trace_vhost_dp_set_vring_addr(e, addr->index, addr->desc_user_addr,
+                                  addr->avail_user_addr,
+                                  addr->used_user_addr);
+    return 0;
+}
+
+static int dp_set_vring_endian(struct vhost_dev *dev,
+                               struct vhost_vring_state *ring)
+{
+    /* legacy big-endian guests are not supported */
+    return ring->num == VHOST_VRING_LITTLE_ENDIAN ? 0 : -ENOTSUP;
+}
+
+static int dp_set_vring_num(struct vhost_dev *dev,
+                            struct vhost_vring_state *ring)
+{
+    DpVring *vr = dp_vring(dev, ring->index);
+
+    if (!ring->num || ring->num > 32768 || (ring->num & (ring->num - 1))) {
+        return -EINVAL;
+    }
+    vr->num = ring->num;
+    return 0;
+}
+
+static int dp_set_vring_base(struct vhost_dev *dev,
+                             struct vhost_vring_state *ring)
+{
+    DpVring *vr = dp_vring(dev, ring->index);
+
+    vr->last_avail = ring->num;
+    return 0;
+}
+
+static int dp_get_vring_base(struct vhost_dev *dev,
+                             struct vhost_vring_state *ring)
+{
+    DpVring *vr = dp_vring(dev, ring->index);
+
+    /* stopped: every buffer taken so far is in the used ring */
+    assert(!dp_engine(dev)->started);
+    ring->num = vr->last_avail;
+    return 0;
+}
+
+static int dp_set_vring_kick(struct vhost_dev *dev,
+                             struct vhost_vring_file *file)
+{
+    DpVring *vr = dp_vring(dev, file->index);
+
+    assert(!dp_engine(dev)->started);
+    vr->kick_fd = file->fd;
+    return 0;
+}
+
+static int dp_set_vring_call(struct vhost_dev *dev,
+                             struct vhost_vring_file *file)
+{
+    DpVring *vr = dp_vring(dev, file->index);
+
+    /* vCPU threads swap it while running (masking): atomic */
+    qatomic_set(&vr->call_fd, file->fd);
+    return 0;
+}
+
+static int dp_set_features(struct vhost_dev *dev, uint64_t features)
+{
+    VhostDpEngine *e = dp_engine(dev);
+
+    e->features = features;
+    e->event_idx = features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+    e->mrg_rxbuf = features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+    e->hdr_len = (features & ((1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+                              (1ULL << VIRTIO_F_VERSION_1))) ?
+                 sizeof(struct virtio_net_hdr_mrg_rxbuf) :
+                 sizeof(struct virtio_net_hdr);
+    /* toggled while running when migration starts and ends */
+    qatomic_set(&e->log_all, !!(features & (1ULL << VHOST_F_LOG_ALL)));
+    return 0;
+}
+
+static int dp_get_features(struct vhost_dev *dev, uint64_t *features)
+{
+    *features = dp_engine(dev)->offered;
+    return 0;
+}
+
+static int dp_set_owner(struct vhost_dev *dev)
+{
+    return 0;
+}
+
+static int dp_get_vq_index(struct vhost_dev *dev, int idx)
+{
+    assert(idx >= dev->vq_index && idx < dev->vq_index + dev->nvqs);
+    return idx - dev->vq_index;
+}
+
+static int dp_set_vring_enable(struct vhost_dev *dev, int enable)
+{
+    VhostDpEngine *e = dp_engine(dev);
+
+    qatomic_set(&e->enabled, !!enable);
+    trace_vhost_dp_set_vring_enable(e, enable);
+    if (enable && e->started) {
+        aio_bh_schedule_oneshot(e->ctx, dp_run_bh, e);
+    }
+    return 0;
+}
+
+static int dp_net_set_mtu(struct vhost_dev *dev, uint16_t mtu)
+{
+    /* any MTU up to 64 KiB frames is fine for the engine */
+    return 0;
+}
+
+static bool dp_vring_ready(DpVring *vr)
+{
+    return vr->num && vr->desc && vr->avail && vr->used && vr->kick_fd >= 0;
+}
+
+static int dp_dev_start(struct vhost_dev *dev, bool started)
+{
+    VhostDpEngine *e = dp_engine(dev);
+
+    if (started == e->started) {
+        return 0;
+    }
+    if (started) {
+        for (unsigned int i = 0; i < DP_NVQS; i++) {
+            DpVring *vr = &e->vr[i];
+
+            if (!dp_vring_ready(vr)) {
+                error_report("vhost-dp: %s: vring %u is not set up", e->name,
+                             i);
+                return -EINVAL;
+            }
+            event_notifier_init_fd(&vr->kick, vr->kick_fd);
+            vr->used_idx = le16_to_cpu(vr->used->idx);
+            vr->signalled_used_valid = false;
+            vr->broken = false;
+            vr->polling = false;
+            /* kicks off on RX until buffers run out, on TX until idle */
+            dp_vring_set_notification(vr, i == DP_TX);
+        }
+        e->started = true;
+        e->dq->engine = e;
+        trace_vhost_dp_dev_start(e, true);
+        aio_wait_bh_oneshot(e->ctx, dp_attach_bh, e);
+    } else {
+        trace_vhost_dp_dev_start(e, false);
+        aio_wait_bh_oneshot(e->ctx, dp_detach_bh, e);
+        e->dq->engine = NULL;
+        e->started = false;
+    }
+    return 0;
+}
+
+const VhostOps dp_ops = {
+    .backend_type = VHOST_BACKEND_TYPE_DP,
+    .vhost_backend_init = dp_backend_init,
+    .vhost_backend_cleanup = dp_backend_cleanup,
+    .vhost_backend_memslots_limit = dp_memslots_limit,
+    .vhost_net_set_mtu = dp_net_set_mtu,
+    .vhost_set_log_base = dp_set_log_base,
+    .vhost_set_mem_table = dp_set_mem_table,
+    .vhost_set_vring_addr = dp_set_vring_addr,
+    .vhost_set_vring_endian = dp_set_vring_endian,
+    .vhost_set_vring_num = dp_set_vring_num,
+    .vhost_set_vring_base = dp_set_vring_base,
+    .vhost_get_vring_base = dp_get_vring_base,
+    .vhost_set_vring_kick = dp_set_vring_kick,
+    .vhost_set_vring_call = dp_set_vring_call,
+    .vhost_set_features = dp_set_features,
+    .vhost_get_features = dp_get_features,
+    .vhost_set_owner = dp_set_owner,
+    .vhost_get_vq_index = dp_get_vq_index,
+    .vhost_set_vring_enable = dp_set_vring_enable,
+    .vhost_dev_start = dp_dev_start,
+};
+
+/*
+ * Engine life cycle, for the netdev
+ */
+
+static uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
+{
+    uint64_t f = (1ULL << VIRTIO_F_VERSION_1) |
+                 (1ULL << VIRTIO_F_ANY_LAYOUT) |
+                 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+                 (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+                 (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+                 (1ULL << VIRTIO_NET_F_MTU) |
+                 (1ULL << VHOST_F_LOG_ALL);
+
+    if (caps->tx_offloads & VHOST_DP_CAP_CSUM) {
+        f |= 1ULL << VIRTIO_NET_F_CSUM;
+        if (caps->tx_offloads & VHOST_DP_CAP_TSO4) {
+            f |= 1ULL << VIRTIO_NET_F_HOST_TSO4;
+        }
+        if (caps->tx_offloads & VHOST_DP_CAP_TSO6) {
+            f |= 1ULL << VIRTIO_NET_F_HOST_TSO6;
+        }
+        if (caps->tx_offloads & VHOST_DP_CAP_ECN) {
+            f |= 1ULL << VIRTIO_NET_F_HOST_ECN;
+        }
+    }
+    if (caps->rx_offloads & VHOST_DP_CAP_CSUM) {
+        f |= 1ULL << VIRTIO_NET_F_GUEST_CSUM;
+        if (caps->rx_offloads & VHOST_DP_CAP_TSO4) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_TSO4;
+        }
+        if (caps->rx_offloads & VHOST_DP_CAP_TSO6) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_TSO6;
+        }
+        if (caps->rx_offloads & VHOST_DP_CAP_ECN) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_ECN;
+        }
+    }
+    return f;
+}
+
+VhostDpEngine *vhost_dp_engine_new(VhostDpDriverQueue *dq,
+                                   const VhostDpDriverCaps *caps,
+                                   AioContext *ctx, const char *name)
+{
+    VhostDpEngine *e = g_new0(VhostDpEngine, 1);
+
+    e->dq = dq;
+    e->caps = *caps;
+    e->ctx = ctx;
+    e->name = g_strdup(name);
+    e->offered = dp_offered_features(caps);
+    e->enabled = true;
+    e->hdr_len = sizeof(struct virtio_net_hdr);
+    e->bh = aio_bh_new(ctx, dp_run_bh, e);
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        e->vr[i].e = e;
+        e->vr[i].index = i;
+        e->vr[i].kick_fd = -1;
+        e->vr[i].call_fd = -1;
+    }
+    return e;
+}
+
+void vhost_dp_engine_free(VhostDpEngine *e)
+{
+    if (!e) {
+        return;
+    }
+    assert(!e->started);
+    qemu_bh_delete(e->bh);
+    if (e->mem) {
+        call_rcu(e->mem, dp_mem_table_free, rcu);
+    }
+    g_free(e->name);
+    g_free(e);
+}
+
+void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpQueueStats *st)
+{
+    const uint64_t *src = (const uint64_t *)&e->pub;
+    uint64_t *dst = (uint64_t *)st;
+
+    for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++) {
+        dst[i] = qatomic_read(&src[i]);
+    }
+}
+
+void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads)
+{
+    qatomic_set(&e->rx_offloads_ok, rx_offloads & e->caps.rx_offloads);
+}

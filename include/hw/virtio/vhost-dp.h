@@ -1,0 +1,55 @@
+/*
+ * vhost dataplane: the ring engine, as seen by the vhostdp netdev
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_VIRTIO_VHOST_DP_H
+#define HW_VIRTIO_VHOST_DP_H
+
+#include "net/vhost-dp.h"
+
+typedef struct VhostDpEngine VhostDpEngine;
+
+/* Per queue pair counters, see vhost_dp_engine_get_stats() */
+typedef struct VhostDpQueueStats {
+    uint64_t tx_packets;    /* guest to driver */
+    uint64_t tx_bytes;
+    uint64_t tx_drops;
+    uint64_t rx_packets;    /* driver to guest */
+    uint64_t rx_bytes;
+    uint64_t rx_drops;
+    uint64_t kicks;         /* guest notifications taken */
+    uint64_t interrupts;    /* guest interrupts sent */
+    uint64_t poll_hits;     /* work found by busy polling */
+    uint64_t bursts;        /* non-empty bursts, both directions */
+    uint64_t ring_errors;   /* rings stopped for bad guest input */
+} VhostDpQueueStats;
+
+/**
+ * vhost_dp_engine_new: create the ring engine of one queue pair
+ *
+ * @dq: the open driver queue it moves packets to and from
+ * @caps: the driver's capabilities
+ * @ctx: the AioContext (IOThread) that runs the queue pair
+ * @name: for messages, e.g. "vd0.0"
+ *
+ * The engine is passed as the opaque of vhost_net_init() with
+ * VHOST_BACKEND_TYPE_DP.  Called under the BQL.
+ */
+VhostDpEngine *vhost_dp_engine_new(VhostDpDriverQueue *dq,
+                                   const VhostDpDriverCaps *caps,
+                                   AioContext *ctx, const char *name);
+
+/* Free a stopped engine (BQL). */
+void vhost_dp_engine_free(VhostDpEngine *e);
+
+/* Read the counters of a queue pair (BQL; any time). */
+void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpQueueStats *st);
+
+/* The guest accepts the VHOST_DP_CAP_* @rx_offloads on receive (BQL). */
+void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads);
+
+#endif /* HW_VIRTIO_VHOST_DP_H */

@@ -1,0 +1,224 @@
+/*
+ * vhost dataplane: the driver API
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A vhost-dp driver moves Ethernet frames between the vhost dataplane
+ * ring engine and some packet I/O facility (a TAP device, libslirp,
+ * DPDK, AF_XDP, or a loopback for tests).  Drivers know nothing about
+ * virtio or guest memory: they see bursts of packets described by iovecs
+ * plus neutral offload metadata.
+ *
+ * A driver is a user-creatable QOM object derived from the abstract
+ * TYPE_VHOST_DP_DRIVER.  Its class provides a small slow path (open and
+ * close a queue, capabilities); each open queue carries a const fast path
+ * table (tx_burst, rx_burst, rx_release).  One queue pair is owned by one
+ * IOThread: the fast path hooks of a queue are only ever called from the
+ * AioContext the queue was opened in, so they need no locking.
+ *
+ * This header must not include virtio headers.
+ */
+
+#ifndef NET_VHOST_DP_H
+#define NET_VHOST_DP_H
+
+#include "qom/object.h"
+#include "block/aio.h"
+#include "net/eth.h"
+
+#define TYPE_VHOST_DP_DRIVER "vhost-dp-driver"
+OBJECT_DECLARE_TYPE(VhostDpDriver, VhostDpDriverClass, VHOST_DP_DRIVER)
+
+/* Most packets a burst hands over in one call, in either direction. */
+#define VHOST_DP_BURST 64
+
+/* Offload flags, VhostDpOffload.flags */
+enum {
+    /* csum_start/csum_offset are valid: the checksum is still to be done */
+    VHOST_DP_OFFLOAD_NEEDS_CSUM = 1 << 0,
+    /* the checksum of the packet was verified (RX only) */
+    VHOST_DP_OFFLOAD_CSUM_VALID = 1 << 1,
+};
+
+/* Segmentation types, VhostDpOffload.gso_type */
+typedef enum VhostDpGso {
+    VHOST_DP_GSO_NONE = 0,
+    VHOST_DP_GSO_TCPV4,
+    VHOST_DP_GSO_TCPV6,
+    VHOST_DP_GSO_UDP,
+} VhostDpGso;
+
+/* Offload capabilities, a bit mask used for the tx and rx directions */
+enum {
+    VHOST_DP_CAP_CSUM = 1 << 0,    /* partial checksums */
+    VHOST_DP_CAP_TSO4 = 1 << 1,
+    VHOST_DP_CAP_TSO6 = 1 << 2,
+    VHOST_DP_CAP_ECN  = 1 << 3,    /* TSO with ECN */
+};
+
+/**
+ * VhostDpOffload: offload metadata of one packet
+ *
+ * All-zero means a complete frame with a correct checksum, if any.
+ */
+typedef struct VhostDpOffload {
+    uint8_t flags;          /* VHOST_DP_OFFLOAD_* */
+    uint8_t gso_type;       /* VhostDpGso */
+    bool gso_ecn;           /* segments carry ECN CWR */
+    uint16_t hdr_len;       /* bytes of headers before the payload (GSO) */
+    uint16_t gso_size;      /* payload bytes per segment (GSO) */
+    uint16_t csum_start;    /* NEEDS_CSUM: where checksumming starts */
+    uint16_t csum_offset;   /* NEEDS_CSUM: offset of the field from there */
+} VhostDpOffload;
+
+/**
+ * VhostDpPkt: one Ethernet frame (no virtio header)
+ *
+ * @iov, @iov_cnt: where the frame's bytes are.
+ * @len: the frame's length in bytes (the sum of the iovec lengths).
+ * @ol: its offload metadata.
+ * @priv: for the driver's use in rx_burst/rx_release; never read by the
+ *     engine.
+ */
+typedef struct VhostDpPkt {
+    struct iovec *iov;
+    unsigned int iov_cnt;
+    uint32_t len;
+    VhostDpOffload ol;
+    uintptr_t priv;
+} VhostDpPkt;
+
+typedef struct VhostDpDriverQueue VhostDpDriverQueue;
+
+/**
+ * VhostDpFastOps: the fast path of an open driver queue
+ *
+ * Called only from the queue's AioContext.  No hook may block, allocate
+ * per packet or log per packet.
+ */
+typedef struct VhostDpFastOps {
+    /**
+     * @tx_burst: transmit up to @n frames (mandatory).
+     *
+     * The frames' memory belongs to the engine (it is guest memory): the
+     * driver copies what it needs before it returns and keeps no pointer.
+     * Returns how many frames, from the start of @pkts, were taken (sent,
+     * queued, or dropped and counted by the driver).  A return below @n
+     * means back-pressure: the engine offers the rest again later, after
+     * the driver calls vhost_dp_queue_wake() or the next kick.
+     */
+    unsigned int (*tx_burst)(VhostDpDriverQueue *dq, const VhostDpPkt *pkts,
+                             unsigned int n);
+
+    /**
+     * @rx_burst: receive up to @n frames (mandatory).
+     *
+     * Fills @pkts[0..ret) with frames in driver-owned memory: @iov,
+     * @iov_cnt, @len, @ol and, if the driver wants it, @priv.  The
+     * memory, and the iovec arrays, stay valid and unchanged until the
+     * engine hands the frames back with @rx_release.  Returns the number
+     * of frames, 0 if none is ready.
+     */
+    unsigned int (*rx_burst)(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+                             unsigned int n);
+
+    /**
+     * @rx_release: give back frames obtained from rx_burst (optional).
+     *
+     * Frames are released in the order they were received.
+     */
+    void (*rx_release)(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+                       unsigned int n);
+} VhostDpFastOps;
+
+/**
+ * VhostDpDriverQueue: the engine-visible part of an open driver queue
+ *
+ * Drivers embed it at the start of their own per-queue state.
+ *
+ * @ops: the fast path.
+ * @rx_fd: a file descriptor that becomes readable when rx_burst may
+ *     return frames, or -1 when the driver only produces frames in
+ *     response to tx_burst or polling (@rx_poll).
+ * @rx_poll: optional; a cheap, syscall-free check whether rx_burst would
+ *     return frames.  With @rx_fd == -1 and @rx_poll set, the engine keeps
+ *     polling the queue while it is started (see vhost-dataplane.rst).
+ * @engine: set by the engine while the queue is started; for
+ *     vhost_dp_queue_wake().
+ */
+struct VhostDpDriverQueue {
+    const VhostDpFastOps *ops;
+    int rx_fd;
+    bool (*rx_poll)(VhostDpDriverQueue *dq);
+    void *engine;
+};
+
+/**
+ * vhost_dp_queue_wake: ask the engine to run the queue again
+ *
+ * For a driver whose TX back-pressure cleared, or which produced RX frames
+ * from outside the engine's callbacks.  Must be called from the queue's
+ * AioContext.
+ */
+void vhost_dp_queue_wake(VhostDpDriverQueue *dq);
+
+/**
+ * VhostDpDriverCaps: what a driver supports, fixed once the object is
+ * complete
+ *
+ * @max_queues: the most queue pairs it can serve.
+ * @tx_offloads: VHOST_DP_CAP_* the driver accepts on transmit (frames
+ *     that still need a checksum or segmentation).
+ * @rx_offloads: VHOST_DP_CAP_* the driver may produce on receive.
+ */
+typedef struct VhostDpDriverCaps {
+    unsigned int max_queues;
+    uint32_t tx_offloads;
+    uint32_t rx_offloads;
+} VhostDpDriverCaps;
+
+struct VhostDpDriver {
+    Object parent_obj;
+
+    /* the netdev using this driver, or NULL */
+    char *netdev_id;
+};
+
+struct VhostDpDriverClass {
+    ObjectClass parent_class;
+
+    /* mandatory: fill @caps */
+    void (*get_caps)(VhostDpDriver *drv, VhostDpDriverCaps *caps);
+
+    /*
+     * mandatory: open queue pair @index, to be served in @ctx.  Called
+     * under the BQL; @index < caps.max_queues.
+     */
+    VhostDpDriverQueue *(*open_queue)(VhostDpDriver *drv, unsigned int index,
+                                      AioContext *ctx, Error **errp);
+
+    /* mandatory: close a queue the engine no longer uses (BQL held) */
+    void (*close_queue)(VhostDpDriver *drv, VhostDpDriverQueue *dq);
+
+    /*
+     * optional: the guest now accepts the VHOST_DP_CAP_* offloads in
+     * @rx_offloads on receive.  Called under the BQL, also while queues
+     * run: make the change visible to the fast path atomically.
+     */
+    void (*set_rx_offloads)(VhostDpDriver *drv, uint32_t rx_offloads);
+
+    /* optional: complete the object's set-up (user_creatable complete) */
+    bool (*complete)(VhostDpDriver *drv, Error **errp);
+};
+
+/*
+ * Netdev hooks used by hw/net/vhost_net.c.
+ */
+struct vhost_net;
+
+extern const int vhost_dp_feature_bits[];
+struct vhost_net *vhost_dp_get_vhost_net(NetClientState *nc);
+
+#endif /* NET_VHOST_DP_H */

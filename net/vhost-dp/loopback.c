@@ -1,0 +1,343 @@
+/*
+ * vhost dataplane: the loopback driver, for tests and benchmarks
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * mode=loopback: what a queue pair transmits comes back on its receive
+ * side, copied into a ring of frame slots (optionally with the MAC
+ * addresses swapped).  mode=sink drops and counts what is transmitted;
+ * mode=source also generates frames of frame-size bytes on the receive
+ * side as fast as the guest takes them.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-types-vhost-dp.h"
+#include "qapi/qapi-visit-vhost-dp.h"
+#include "qemu/iov.h"
+#include "qemu/units.h"
+#include "qom/object_interfaces.h"
+#include "net/vhost-dp.h"
+#include "trace.h"
+
+#define TYPE_VHOST_DP_LOOPBACK "vhost-dp-loopback"
+OBJECT_DECLARE_SIMPLE_TYPE(VhostDpLoopback, VHOST_DP_LOOPBACK)
+
+/* Frame slots per queue; a power of two */
+#define LB_SLOTS        256
+#define LB_SLOT_SIZE    (64 * KiB + 64)
+#define LB_MAX_QUEUES   256
+
+struct VhostDpLoopback {
+    VhostDpDriver parent_obj;
+
+    VhostDpLoopbackMode mode;
+    bool mac_swap;
+    bool offloads;
+    uint32_t frame_size;
+};
+
+typedef struct LbSlot {
+    struct iovec iov;
+    VhostDpOffload ol;
+} LbSlot;
+
+typedef struct LbQueue {
+    VhostDpDriverQueue dq;
+
+    VhostDpLoopbackMode mode;
+    bool mac_swap;
+    unsigned int index;
+    uint8_t *mem;
+    LbSlot slot[LB_SLOTS];
+    uint32_t prod;      /* next slot tx_burst fills */
+    uint32_t taken;     /* next slot rx_burst hands out */
+    uint32_t cons;      /* next slot rx_release frees */
+    struct iovec src_iov;   /* mode=source: the generated frame */
+} LbQueue;
+
+static unsigned int lb_tx_burst(VhostDpDriverQueue *dq,
+                                const VhostDpPkt *pkts, unsigned int n)
+{
+    LbQueue *q = container_of(dq, LbQueue, dq);
+    unsigned int i;
+
+    if (q->mode != VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
+        return n;
+    }
+    for (i = 0; i < n; i++) {
+        const VhostDpPkt *p = &pkts[i];
+        LbSlot *s;
+
+        if (q->prod - q->cons == LB_SLOTS) {
+            break;          /* back-pressure until the guest receives */
+        }
+        s = &q->slot[q->prod % LB_SLOTS];
+        if (p->len > LB_SLOT_SIZE) {
+            continue;       /* cannot be: the engine caps frames at 64 KiB */
+        }
+        s->iov.iov_len = iov_to_buf(p->iov, p->iov_cnt, 0, s->iov.iov_base,
+                                    p->len);
+        s->ol = p->ol;
+        if (q->mac_swap && s->iov.iov_len >= 12) {
+            uint8_t tmp[6], *f = s->iov.iov_base;
+
+            memcpy(tmp, f, 6);
+            memcpy(f, f + 6, 6);
+            memcpy(f + 6, tmp, 6);
+        }
+        q->prod++;
+    }
+    return i;
+}
+
+static unsigned int lb_rx_burst(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+                                unsigned int n)
+{
+    LbQueue *q = container_of(dq, LbQueue, dq);
+    unsigned int i;
+
+    if (q->mode == VHOST_DP_LOOPBACK_MODE_SINK) {
+        return 0;
+    }
+    if (q->mode == VHOST_DP_LOOPBACK_MODE_SOURCE) {
+        for (i = 0; i < n; i++) {
+            pkts[i] = (VhostDpPkt) {
+                .iov = &q->src_iov,
+                .iov_cnt = 1,
+                .len = q->src_iov.iov_len,
+            };
+        }
+        return n;
+    }
+    for (i = 0; i < n && q->taken != q->prod; i++, q->taken++) {
+        LbSlot *s = &q->slot[q->taken % LB_SLOTS];
+
+        pkts[i] = (VhostDpPkt) {
+            .iov = &s->iov,
+            .iov_cnt = 1,
+            .len = s->iov.iov_len,
+            .ol = s->ol,
+        };
+    }
+    return i;
+}
+
+static void lb_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+                          unsigned int n)
+{
+    LbQueue *q = container_of(dq, LbQueue, dq);
+
+    if (q->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
+        q->cons += n;
+        assert(q->taken - q->cons <= LB_SLOTS);
+    }
+}
+
+static bool lb_rx_poll(VhostDpDriverQueue *dq)
+{
+    LbQueue *q = container_of(dq, LbQueue, dq);
+
+    switch (q->mode) {
+    case VHOST_DP_LOOPBACK_MODE_SOURCE:
+        return true;
+    case VHOST_DP_LOOPBACK_MODE_LOOPBACK:
+        return q->taken != q->prod;
+    default:
+        return false;
+    }
+}
+
+static const VhostDpFastOps lb_fast_ops = {
+    .tx_burst = lb_tx_burst,
+    .rx_burst = lb_rx_burst,
+    .rx_release = lb_rx_release,
+};
+
+static void lb_fill_source_frame(uint8_t *f, uint32_t size, unsigned int qi)
+{
+    static const uint8_t dst[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    uint8_t src[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, qi & 0xff };
+
+    memcpy(f, dst, 6);
+    memcpy(f + 6, src, 6);
+    /* IEEE 802 local experimental ethertype */
+    f[12] = 0x88;
+    f[13] = 0xb5;
+    for (uint32_t i = 14; i < size; i++) {
+        f[i] = i & 0xff;
+    }
+}
+
+static VhostDpDriverQueue *lb_open_queue(VhostDpDriver *drv,
+                                         unsigned int index, AioContext *ctx,
+                                         Error **errp)
+{
+    VhostDpLoopback *lb = VHOST_DP_LOOPBACK(drv);
+    LbQueue *q = g_new0(LbQueue, 1);
+
+    q->dq.ops = &lb_fast_ops;
+    q->dq.rx_fd = -1;
+    q->dq.rx_poll = lb_rx_poll;
+    q->mode = lb->mode;
+    q->mac_swap = lb->mac_swap;
+    q->index = index;
+    if (lb->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
+        q->mem = g_malloc(LB_SLOTS * LB_SLOT_SIZE);
+        for (unsigned int i = 0; i < LB_SLOTS; i++) {
+            q->slot[i].iov.iov_base = q->mem + i * LB_SLOT_SIZE;
+        }
+    } else if (lb->mode == VHOST_DP_LOOPBACK_MODE_SOURCE) {
+        q->mem = g_malloc(lb->frame_size);
+        lb_fill_source_frame(q->mem, lb->frame_size, index);
+        q->src_iov.iov_base = q->mem;
+        q->src_iov.iov_len = lb->frame_size;
+    }
+    trace_vhost_dp_loopback_open_queue(lb, index, lb->mode);
+    return &q->dq;
+}
+
+static void lb_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
+{
+    LbQueue *q = container_of(dq, LbQueue, dq);
+
+    g_free(q->mem);
+    g_free(q);
+}
+
+static void lb_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
+{
+    VhostDpLoopback *lb = VHOST_DP_LOOPBACK(drv);
+    uint32_t ol = VHOST_DP_CAP_CSUM | VHOST_DP_CAP_TSO4 | VHOST_DP_CAP_TSO6 |
+                  VHOST_DP_CAP_ECN;
+
+    caps->max_queues = LB_MAX_QUEUES;
+    caps->tx_offloads = lb->offloads ? ol : 0;
+    /* generated frames are plain, but the caps may not depend on mode */
+    caps->rx_offloads = lb->offloads ? ol : 0;
+}
+
+static bool lb_check_settable(Object *obj, Error **errp)
+{
+    if (VHOST_DP_DRIVER(obj)->netdev_id) {
+        error_setg(errp, "cannot change property value: '%s' is in use by "
+                   "netdev '%s'", object_get_canonical_path_component(obj),
+                   VHOST_DP_DRIVER(obj)->netdev_id);
+        return false;
+    }
+    return true;
+}
+
+static int lb_get_mode(Object *obj, Error **errp)
+{
+    return VHOST_DP_LOOPBACK(obj)->mode;
+}
+
+static void lb_set_mode(Object *obj, int value, Error **errp)
+{
+    if (lb_check_settable(obj, errp)) {
+        VHOST_DP_LOOPBACK(obj)->mode = value;
+    }
+}
+
+static bool lb_get_mac_swap(Object *obj, Error **errp)
+{
+    return VHOST_DP_LOOPBACK(obj)->mac_swap;
+}
+
+static void lb_set_mac_swap(Object *obj, bool value, Error **errp)
+{
+    if (lb_check_settable(obj, errp)) {
+        VHOST_DP_LOOPBACK(obj)->mac_swap = value;
+    }
+}
+
+static bool lb_get_offloads(Object *obj, Error **errp)
+{
+    return VHOST_DP_LOOPBACK(obj)->offloads;
+}
+
+static void lb_set_offloads(Object *obj, bool value, Error **errp)
+{
+    if (lb_check_settable(obj, errp)) {
+        VHOST_DP_LOOPBACK(obj)->offloads = value;
+    }
+}
+
+static void lb_get_frame_size(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    uint32_t value = VHOST_DP_LOOPBACK(obj)->frame_size;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void lb_set_frame_size(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    uint32_t value;
+
+    if (!lb_check_settable(obj, errp) ||
+        !visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value < 60 || value > 65535) {
+        error_setg(errp, "frame-size must be between 60 and 65535, not %"
+                   PRIu32, value);
+        return;
+    }
+    VHOST_DP_LOOPBACK(obj)->frame_size = value;
+}
+
+static void lb_instance_init(Object *obj)
+{
+    VhostDpLoopback *lb = VHOST_DP_LOOPBACK(obj);
+
+    lb->mode = VHOST_DP_LOOPBACK_MODE_LOOPBACK;
+    lb->frame_size = 64;
+    lb->offloads = true;
+}
+
+static void lb_class_init(ObjectClass *oc, void *data)
+{
+    VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
+
+    dc->get_caps = lb_get_caps;
+    dc->open_queue = lb_open_queue;
+    dc->close_queue = lb_close_queue;
+
+    object_class_property_add_enum(oc, "mode", "VhostDpLoopbackMode",
+                                   &VhostDpLoopbackMode_lookup,
+                                   lb_get_mode, lb_set_mode);
+    object_class_property_set_description(oc, "mode",
+        "What to do with transmitted frames: loopback, sink or source");
+    object_class_property_add_bool(oc, "mac-swap", lb_get_mac_swap,
+                                   lb_set_mac_swap);
+    object_class_property_set_description(oc, "mac-swap",
+        "Swap source and destination MAC of looped-back frames");
+    object_class_property_add(oc, "frame-size", "uint32", lb_get_frame_size,
+                              lb_set_frame_size, NULL, NULL);
+    object_class_property_set_description(oc, "frame-size",
+        "Size in bytes of the frames mode=source generates (60-65535)");
+    object_class_property_add_bool(oc, "offloads", lb_get_offloads,
+                                   lb_set_offloads);
+    object_class_property_set_description(oc, "offloads",
+        "Accept and return checksum and TCP segmentation offloads");
+}
+
+static const TypeInfo lb_info = {
+    .name = TYPE_VHOST_DP_LOOPBACK,
+    .parent = TYPE_VHOST_DP_DRIVER,
+    .instance_size = sizeof(VhostDpLoopback),
+    .instance_init = lb_instance_init,
+    .class_init = lb_class_init,
+};
+
+static void lb_register_types(void)
+{
+    type_register_static(&lb_info);
+}
+
+type_init(lb_register_types);

@@ -1,0 +1,378 @@
+/*
+ * vhost dataplane: the vhostdp netdev
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * -netdev vhostdp,id=ID,driver=DRV[,queues=N][,iothread=IOT|iothreads=...]
+ *
+ * One datapath NetClientState per queue pair, each with a vhost_net of
+ * backend type VHOST_BACKEND_TYPE_DP whose ops (hw/virtio/vhost-dp-
+ * iothread.c) run the rings in the queue pair's IOThread and move the
+ * packets to queue pair i of the driver object DRV.  The control
+ * virtqueue stays with virtio-net.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-types-net.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qom/object.h"
+#include "system/iothread.h"
+#include "net/net.h"
+#include "net/vhost_net.h"
+#include "hw/virtio/vhost.h"
+#include "net/vhost-dp.h"
+#include "hw/virtio/vhost-dp.h"
+#include "standard-headers/linux/virtio_net.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "net/clients.h"
+#include "trace.h"
+
+/* The most queue pairs a vhostdp netdev serves */
+#define VHOST_DP_MAX_QUEUES 256
+
+/* What the queue pairs of one netdev share */
+typedef struct VhostDpNet {
+    VhostDpDriver *drv;
+    unsigned int refs;              /* queue pairs alive */
+} VhostDpNet;
+
+typedef struct VhostDpNetState {
+    NetClientState nc;
+
+    VhostDpNet *net;
+    IOThread *iothread;             /* NULL: the main loop */
+    VhostDpDriverQueue *dq;
+    VhostDpEngine *engine;
+    VHostNetState *vhost_net;
+} VhostDpNetState;
+
+/*
+ * Feature bits the vhost backend decides; every bit of a feature the
+ * engine does not implement must be listed here, or it would pass through
+ * to the guest.  MQ, CTRL_* and GUEST_ANNOUNCE are virtio-net's own.
+ */
+const int vhost_dp_feature_bits[] = {
+    VIRTIO_F_NOTIFY_ON_EMPTY,
+    VIRTIO_F_NOTIFICATION_DATA,
+    VIRTIO_RING_F_INDIRECT_DESC,
+    VIRTIO_RING_F_EVENT_IDX,
+    VIRTIO_F_ANY_LAYOUT,
+    VIRTIO_F_VERSION_1,
+    VIRTIO_NET_F_CSUM,
+    VIRTIO_NET_F_GUEST_CSUM,
+    VIRTIO_NET_F_GSO,
+    VIRTIO_NET_F_GUEST_TSO4,
+    VIRTIO_NET_F_GUEST_TSO6,
+    VIRTIO_NET_F_GUEST_ECN,
+    VIRTIO_NET_F_GUEST_UFO,
+    VIRTIO_NET_F_HOST_TSO4,
+    VIRTIO_NET_F_HOST_TSO6,
+    VIRTIO_NET_F_HOST_ECN,
+    VIRTIO_NET_F_HOST_UFO,
+    VIRTIO_NET_F_MRG_RXBUF,
+    VIRTIO_NET_F_MTU,
+    VIRTIO_F_IOMMU_PLATFORM,
+    VIRTIO_F_RING_PACKED,
+    VIRTIO_F_RING_RESET,
+    VIRTIO_F_IN_ORDER,
+    VIRTIO_NET_F_RSS,
+    VIRTIO_NET_F_RSC_EXT,
+    VIRTIO_NET_F_HASH_REPORT,
+    VIRTIO_NET_F_GUEST_USO4,
+    VIRTIO_NET_F_GUEST_USO6,
+    VIRTIO_NET_F_HOST_USO,
+    VHOST_INVALID_FEATURE_BIT
+};
+
+VHostNetState *vhost_dp_get_vhost_net(NetClientState *nc)
+{
+    VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
+
+    assert(nc->info->type == NET_CLIENT_DRIVER_VHOSTDP);
+    return s->vhost_net;
+}
+
+static ssize_t vhost_dp_receive(NetClientState *nc, const uint8_t *buf,
+                                size_t size)
+{
+    /*
+     * Frames QEMU itself sends to the backend (the self-announcement).
+     * With the datapath in the IOThreads they are not injected yet; the
+     * guest announces itself when it negotiates GUEST_ANNOUNCE.
+     */
+    trace_vhost_dp_receive_dropped(nc->name, size);
+    return size;
+}
+
+static bool vhost_dp_has_vnet_hdr(NetClientState *nc)
+{
+    return true;
+}
+
+static bool vhost_dp_has_vnet_hdr_len(NetClientState *nc, int len)
+{
+    return len == sizeof(struct virtio_net_hdr) ||
+           len == sizeof(struct virtio_net_hdr_mrg_rxbuf);
+}
+
+static bool vhost_dp_has_ufo(NetClientState *nc)
+{
+    return false;
+}
+
+static int vhost_dp_set_vnet_endianness(NetClientState *nc, bool enable)
+{
+    /* the engine derives the layout from the negotiated features */
+    return 0;
+}
+
+static void vhost_dp_set_offload(NetClientState *nc, int csum, int tso4,
+                                 int tso6, int ecn, int ufo, int uso4,
+                                 int uso6)
+{
+    VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
+    VhostDpDriverClass *dc = VHOST_DP_DRIVER_GET_CLASS(s->net->drv);
+    NetClientState *ncs[VHOST_DP_MAX_QUEUES];
+    uint32_t rx = (csum ? VHOST_DP_CAP_CSUM : 0) |
+                  (tso4 ? VHOST_DP_CAP_TSO4 : 0) |
+                  (tso6 ? VHOST_DP_CAP_TSO6 : 0) |
+                  (ecn ? VHOST_DP_CAP_ECN : 0);
+    int n;
+
+    /* virtio-net tells queue 0 only; the offloads hold for all */
+    n = qemu_find_net_clients_except(nc->name, ncs, NET_CLIENT_DRIVER_NIC,
+                                     VHOST_DP_MAX_QUEUES);
+    for (int i = 0; i < n; i++) {
+        VhostDpNetState *q = DO_UPCAST(VhostDpNetState, nc, ncs[i]);
+
+        if (q->engine) {
+            vhost_dp_engine_set_rx_offloads(q->engine, rx);
+        }
+    }
+    if (dc->set_rx_offloads) {
+        dc->set_rx_offloads(s->net->drv, rx);
+    }
+    trace_vhost_dp_set_offload(nc->name, rx);
+}
+
+static bool vhost_dp_check_peer_type(NetClientState *nc, ObjectClass *oc,
+                                     Error **errp)
+{
+    const char *driver = object_class_get_name(oc);
+
+    if (!g_str_has_prefix(driver, "virtio-net-")) {
+        error_setg(errp, "vhostdp requires frontend driver virtio-net-*");
+        return false;
+    }
+    return true;
+}
+
+static void vhost_dp_cleanup(NetClientState *nc)
+{
+    VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
+    VhostDpNet *net = s->net;
+
+    if (s->vhost_net) {
+        vhost_net_cleanup(s->vhost_net);
+        g_free(s->vhost_net);
+        s->vhost_net = NULL;
+    }
+    vhost_dp_engine_free(s->engine);
+    s->engine = NULL;
+    if (s->dq) {
+        VHOST_DP_DRIVER_GET_CLASS(net->drv)->close_queue(net->drv, s->dq);
+        s->dq = NULL;
+    }
+    if (s->iothread) {
+        object_unref(OBJECT(s->iothread));
+        s->iothread = NULL;
+    }
+    if (net && --net->refs == 0) {
+        g_clear_pointer(&net->drv->netdev_id, g_free);
+        object_unref(OBJECT(net->drv));
+        g_free(net);
+    }
+    s->net = NULL;
+    qemu_purge_queued_packets(nc);
+}
+
+static NetClientInfo net_vhost_dp_info = {
+    .type = NET_CLIENT_DRIVER_VHOSTDP,
+    .size = sizeof(VhostDpNetState),
+    .receive = vhost_dp_receive,
+    .cleanup = vhost_dp_cleanup,
+    .has_vnet_hdr = vhost_dp_has_vnet_hdr,
+    .has_vnet_hdr_len = vhost_dp_has_vnet_hdr_len,
+    .has_ufo = vhost_dp_has_ufo,
+    .set_offload = vhost_dp_set_offload,
+    .set_vnet_le = vhost_dp_set_vnet_endianness,
+    .set_vnet_be = vhost_dp_set_vnet_endianness,
+    .check_peer_type = vhost_dp_check_peer_type,
+};
+
+static VhostDpDriver *vhost_dp_find_driver(const char *id, Error **errp)
+{
+    Object *obj = object_resolve_path_component(object_get_objects_root(),
+                                                id);
+    VhostDpDriver *drv;
+
+    if (!obj) {
+        error_setg(errp, "vhost-dp driver object '%s' not found", id);
+        return NULL;
+    }
+    drv = (VhostDpDriver *)object_dynamic_cast(obj, TYPE_VHOST_DP_DRIVER);
+    if (!drv) {
+        error_setg(errp, "object '%s' is a %s, not a vhost-dp driver "
+                   "(vhost-dp-*)", id, object_get_typename(obj));
+        return NULL;
+    }
+    if (drv->netdev_id) {
+        error_setg(errp, "vhost-dp driver '%s' is already in use by netdev "
+                   "'%s'", id, drv->netdev_id);
+        return NULL;
+    }
+    return drv;
+}
+
+/* The IOThread of queue pair @i, or NULL for the main loop */
+static bool vhost_dp_queue_iothread(const NetdevVhostDpOptions *opts,
+                                    unsigned int i, IOThread **iothread,
+                                    Error **errp)
+{
+    const char *id = NULL;
+
+    if (opts->iothread) {
+        id = opts->iothread;
+    } else if (opts->iothreads) {
+        unsigned int len = 0;
+        strList *l;
+
+        for (l = opts->iothreads; l; l = l->next) {
+            len++;
+        }
+        l = opts->iothreads;
+        for (unsigned int k = 0; k < i % len; k++) {
+            l = l->next;
+        }
+        id = l->value;
+    }
+    *iothread = NULL;
+    if (!id) {
+        return true;
+    }
+    *iothread = iothread_by_id(id);
+    if (!*iothread) {
+        error_setg(errp, "IOThread '%s' not found", id);
+        return false;
+    }
+    return true;
+}
+
+int net_init_vhost_dp(const Netdev *netdev, const char *name,
+                      NetClientState *peer, Error **errp)
+{
+    const NetdevVhostDpOptions *opts;
+    VhostDpDriverClass *dc;
+    VhostDpDriverCaps caps = { 0 };
+    VhostDpDriver *drv;
+    VhostDpNet *net;
+    NetClientState *first = NULL;
+    unsigned int queues;
+
+    assert(netdev->type == NET_CLIENT_DRIVER_VHOSTDP);
+    opts = &netdev->u.vhostdp;
+
+    drv = vhost_dp_find_driver(opts->driver, errp);
+    if (!drv) {
+        return -1;
+    }
+    dc = VHOST_DP_DRIVER_GET_CLASS(drv);
+    dc->get_caps(drv, &caps);
+
+    if (opts->iothread && opts->iothreads) {
+        error_setg(errp, "'iothread' and 'iothreads' are exclusive");
+        return -1;
+    }
+    if (opts->has_iothreads && !opts->iothreads) {
+        error_setg(errp, "'iothreads' must name at least one IOThread");
+        return -1;
+    }
+    queues = opts->has_queues ? opts->queues : 1;
+    if (queues < 1 || queues > MIN(caps.max_queues, VHOST_DP_MAX_QUEUES)) {
+        error_setg(errp, "queues=%u is out of range: driver '%s' serves 1 to "
+                   "%u queue pairs", queues, opts->driver,
+                   MIN(caps.max_queues, VHOST_DP_MAX_QUEUES));
+        return -1;
+    }
+    /* check every IOThread before creating anything */
+    for (unsigned int i = 0; i < queues; i++) {
+        IOThread *iothread;
+
+        if (!vhost_dp_queue_iothread(opts, i, &iothread, errp)) {
+            return -1;
+        }
+    }
+
+    net = g_new0(VhostDpNet, 1);
+    net->drv = drv;
+    object_ref(OBJECT(drv));
+    drv->netdev_id = g_strdup(name);
+
+    for (unsigned int i = 0; i < queues; i++) {
+        g_autofree char *qname = g_strdup_printf("%s.%u", name, i);
+        VhostDpNetState *s;
+        NetClientState *nc;
+        AioContext *ctx;
+        VhostNetOptions options;
+
+        nc = qemu_new_net_client(&net_vhost_dp_info, peer, "vhostdp", name);
+        nc->queue_index = i;
+        qemu_set_info_str(nc, "driver=%s,queue=%u", opts->driver, i);
+        if (!first) {
+            first = nc;
+        }
+        s = DO_UPCAST(VhostDpNetState, nc, nc);
+        s->net = net;
+        net->refs++;
+
+        vhost_dp_queue_iothread(opts, i, &s->iothread, &error_abort);
+        if (s->iothread) {
+            object_ref(OBJECT(s->iothread));
+            ctx = iothread_get_aio_context(s->iothread);
+        } else {
+            ctx = qemu_get_aio_context();
+        }
+
+        s->dq = dc->open_queue(drv, i, ctx, errp);
+        if (!s->dq) {
+            goto err;
+        }
+        s->engine = vhost_dp_engine_new(s->dq, &caps, ctx, qname);
+        options = (VhostNetOptions) {
+            .backend_type = VHOST_BACKEND_TYPE_DP,
+            .net_backend = nc,
+            .busyloop_timeout = 0,
+            .nvqs = 2,
+            .opaque = s->engine,
+        };
+        s->vhost_net = vhost_net_init(&options);
+        if (!s->vhost_net) {
+            error_setg(errp, "vhostdp '%s': vhost set-up of queue pair %u "
+                       "failed", name, i);
+            goto err;
+        }
+        trace_vhost_dp_queue_init(name, i, s->iothread ?
+                                  object_get_canonical_path_component(
+                                      OBJECT(s->iothread)) : "main-loop");
+    }
+    return 0;
+
+err:
+    /* deletes every queue pair created so far; the last frees @net */
+    qemu_del_net_client(first);
+    return -1;
+}

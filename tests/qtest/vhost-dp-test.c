@@ -1,0 +1,545 @@
+/*
+ * QTest testcases for the vhost dataplane (-netdev vhostdp)
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The tests run on the libqos virtio-net nodes.  The test acts as the
+ * guest driver: it posts buffers in the rings, the IOThreads of the
+ * vhostdp netdev process them and the loopback driver returns what was
+ * transmitted.  Malformed rings must stop only their own queue.
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest-single.h"
+#include "qemu/iov.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "hw/virtio/virtio-net.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "libqos/qgraph.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-net.h"
+#include "libqos/pci.h"
+
+#define DP_TIMEOUT_US   (30 * 1000 * 1000)
+#define DP_QUIET_US     (300 * 1000)
+#define DP_HDR_LEN      sizeof(struct virtio_net_hdr_mrg_rxbuf)
+#define DP_BUF_LEN      2048
+#define PCI_SLOT_HP     0x06
+
+/* the device options the tests are registered with */
+#define DP_NETDEV \
+    " -object iothread,id=dpio0 -object iothread,id=dpio1" \
+    " -object vhost-dp-loopback,id=dpdrv0" \
+    " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=2," \
+    "iothreads.0=dpio0,iothreads.1=dpio1 "
+
+static void *dp_before(GString *cmd_line, void *arg)
+{
+    g_string_append(cmd_line, DP_NETDEV);
+    return arg;
+}
+
+static QVirtQueue *dp_rx(QVirtioNet *net, int pair)
+{
+    return net->queues[pair * 2];
+}
+
+static QVirtQueue *dp_tx(QVirtioNet *net, int pair)
+{
+    return net->queues[pair * 2 + 1];
+}
+
+/* Wait for the next used element of @vq, without relying on the ISR */
+static bool dp_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
+                         uint32_t *len, gint64 timeout_us)
+{
+    gint64 end = g_get_monotonic_time() + timeout_us;
+
+    while (g_get_monotonic_time() < end) {
+        if (qvirtqueue_get_buf(qts, vq, head, len)) {
+            return true;
+        }
+        g_usleep(200);
+    }
+    return false;
+}
+
+static uint16_t dp_used_idx(QTestState *qts, QVirtQueue *vq)
+{
+    return qtest_readw(qts, vq->used + 2);
+}
+
+/* Turn on @pairs queue pairs through the control virtqueue */
+static void dp_set_queue_pairs(QTestState *qts, QVirtioNet *net,
+                               QGuestAllocator *alloc, uint16_t pairs)
+{
+    QVirtQueue *cvq = net->queues[net->n_queues - 1];
+    uint64_t cmd = guest_alloc(alloc, 16);
+    uint8_t hdr[2] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET };
+    uint16_t le_pairs = cpu_to_le16(pairs);
+    uint32_t head, got;
+
+    qtest_memwrite(qts, cmd, hdr, sizeof(hdr));
+    qtest_memwrite(qts, cmd + 2, &le_pairs, sizeof(le_pairs));
+    qtest_writeb(qts, cmd + 4, 0xff);
+    head = qvirtqueue_add(qts, cvq, cmd, 2, false, true);
+    qvirtqueue_add(qts, cvq, cmd + 2, 2, false, true);
+    qvirtqueue_add(qts, cvq, cmd + 4, 1, true, false);
+    qvirtqueue_kick(qts, net->vdev, cvq, head);
+    g_assert(dp_wait_used(qts, cvq, &got, NULL, DP_TIMEOUT_US));
+    g_assert_cmpuint(got, ==, head);
+    g_assert_cmpuint(qtest_readb(qts, cmd + 4), ==, VIRTIO_NET_OK);
+    guest_free(alloc, cmd);
+}
+
+static void dp_fill_frame(uint8_t *f, size_t len, uint32_t seq)
+{
+    memset(f, 0xff, 6);                 /* broadcast */
+    memcpy(f + 6, "\x52\x54\x00\x12\x34\x56", 6);
+    f[12] = 0x88;
+    f[13] = 0xb5;
+    for (size_t i = 14; i < len; i++) {
+        f[i] = (uint8_t)(seq * 7 + i);
+    }
+    if (len >= 18) {
+        memcpy(f + 14, &seq, sizeof(seq));
+    }
+}
+
+/*
+ * Post @n receive buffers on @pair, transmit @n frames of @len bytes and
+ * check that each comes back intact, in order.
+ */
+static void dp_loopback(QTestState *qts, QVirtioNet *net,
+                        QGuestAllocator *alloc, int pair, unsigned int n,
+                        size_t len)
+{
+    QVirtQueue *rx = dp_rx(net, pair), *tx = dp_tx(net, pair);
+    g_autofree uint64_t *rxbuf = g_new(uint64_t, n);
+    g_autofree uint32_t *rxhead = g_new(uint32_t, n);
+    g_autofree uint8_t *frame = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc(DP_BUF_LEN);
+    uint64_t txbuf = guest_alloc(alloc, DP_HDR_LEN + len);
+    uint32_t head, used_len;
+
+    g_assert(len + DP_HDR_LEN <= DP_BUF_LEN);
+    for (unsigned int i = 0; i < n; i++) {
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+
+        dp_fill_frame(frame, len, i);
+        qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+        qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, len);
+        head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + len, false,
+                              false);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+        g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+
+        g_assert(dp_wait_used(qts, rx, &head, &used_len, DP_TIMEOUT_US));
+        g_assert_cmpuint(head, ==, rxhead[i]);
+        g_assert_cmpuint(used_len, ==, DP_HDR_LEN + len);
+        qtest_memread(qts, rxbuf[i], got, DP_HDR_LEN + len);
+        hdr = *(struct virtio_net_hdr_mrg_rxbuf *)got;
+        g_assert_cmpuint(le16_to_cpu(hdr.num_buffers), ==, 1);
+        g_assert_cmpuint(hdr.hdr.gso_type, ==, VIRTIO_NET_HDR_GSO_NONE);
+        g_assert(memcmp(got + DP_HDR_LEN, frame, len) == 0);
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        guest_free(alloc, rxbuf[i]);
+    }
+    guest_free(alloc, txbuf);
+}
+
+static void test_loopback(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+
+    dp_loopback(qts, net, alloc, 0, 1, 60);
+    dp_loopback(qts, net, alloc, 0, 8, 1514);
+    dp_loopback(qts, net, alloc, 0, 4, 1986);
+}
+
+static void test_multiqueue(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+
+    g_assert_cmpint(net->n_queues, ==, 5);
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    dp_loopback(qts, net, alloc, 0, 16, 64);
+    dp_loopback(qts, net, alloc, 1, 16, 64);
+    dp_loopback(qts, net, alloc, 1, 4, 1500);
+    dp_loopback(qts, net, alloc, 0, 4, 1500);
+}
+
+/* A frame larger than one receive buffer spreads over several buffers */
+static void test_mergeable(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    const size_t len = 1514, chunk = 512;
+    const unsigned int nbuf = DIV_ROUND_UP(len + DP_HDR_LEN, chunk);
+    uint64_t rxbuf[8], txbuf = guest_alloc(alloc, DP_HDR_LEN + len);
+    uint32_t rxhead[8], head, used_len;
+    struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+    g_autofree uint8_t *frame = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc0(nbuf * chunk);
+    size_t off = 0;
+
+    g_assert(qvirtio_get_features(net->vdev) &
+             (1ull << VIRTIO_NET_F_MRG_RXBUF));
+    for (unsigned int i = 0; i < nbuf; i++) {
+        rxbuf[i] = guest_alloc(alloc, chunk);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], chunk, true, false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    dp_fill_frame(frame, len, 42);
+    qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, len);
+    head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + len, false, false);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+
+    for (unsigned int i = 0; i < nbuf; i++) {
+        g_assert(dp_wait_used(qts, rx, &head, &used_len, DP_TIMEOUT_US));
+        g_assert_cmpuint(head, ==, rxhead[i]);
+        g_assert_cmpuint(used_len, ==,
+                         MIN(chunk, len + DP_HDR_LEN - i * chunk));
+        qtest_memread(qts, rxbuf[i], got + off, used_len);
+        off += used_len;
+    }
+    hdr = *(struct virtio_net_hdr_mrg_rxbuf *)got;
+    g_assert_cmpuint(le16_to_cpu(hdr.num_buffers), ==, nbuf);
+    g_assert(memcmp(got + DP_HDR_LEN, frame, len) == 0);
+}
+
+/* Offload metadata the guest transmits comes back unchanged */
+static void test_offload(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    uint64_t features = qvirtio_get_features(net->vdev);
+    const size_t len = 1000;
+    uint64_t rxbuf = guest_alloc(alloc, DP_BUF_LEN);
+    uint64_t txbuf = guest_alloc(alloc, DP_HDR_LEN + len);
+    struct virtio_net_hdr_mrg_rxbuf hdr = {
+        .hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+        .hdr.hdr_len = cpu_to_le16(54),
+        .hdr.gso_size = cpu_to_le16(400),
+        .hdr.csum_start = cpu_to_le16(34),
+        .hdr.csum_offset = cpu_to_le16(16),
+    };
+    struct virtio_net_hdr_mrg_rxbuf back;
+    g_autofree uint8_t *frame = g_malloc(len);
+    uint32_t head, used_len;
+
+    g_assert(features & (1ull << VIRTIO_NET_F_HOST_TSO4));
+    g_assert(features & (1ull << VIRTIO_NET_F_GUEST_TSO4));
+    head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
+    qvirtqueue_kick(qts, net->vdev, rx, head);
+
+    dp_fill_frame(frame, len, 7);
+    qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, len);
+    head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + len, false, false);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+
+    g_assert(dp_wait_used(qts, rx, &head, &used_len, DP_TIMEOUT_US));
+    g_assert_cmpuint(used_len, ==, DP_HDR_LEN + len);
+    qtest_memread(qts, rxbuf, &back, sizeof(back));
+    g_assert_cmpuint(back.hdr.flags, ==, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    g_assert_cmpuint(back.hdr.gso_type, ==, VIRTIO_NET_HDR_GSO_TCPV4);
+    g_assert_cmpuint(le16_to_cpu(back.hdr.hdr_len), ==, 54);
+    g_assert_cmpuint(le16_to_cpu(back.hdr.gso_size), ==, 400);
+    g_assert_cmpuint(le16_to_cpu(back.hdr.csum_start), ==, 34);
+    g_assert_cmpuint(le16_to_cpu(back.hdr.csum_offset), ==, 16);
+}
+
+/*
+ * Malformed rings.  Each case writes raw descriptors into the TX ring of
+ * queue pair 0, checks that the queue stops (a following good frame is
+ * not taken), that QEMU keeps running, and that queue pair 1 still
+ * passes traffic.
+ */
+typedef enum DpBadRing {
+    DP_BAD_ADDR,
+    DP_BAD_LOOP,
+    DP_BAD_NEXT,
+    DP_BAD_AVAIL_JUMP,
+    DP_BAD_HEAD,
+    DP_BAD_WRITABLE,
+    DP_BAD_NESTED_INDIRECT,
+    DP_BAD_INDIRECT_LEN,
+    DP_BAD_INDIRECT_ADDR,
+    DP_BAD_LEN_WRAP,
+} DpBadRing;
+
+static void dp_write_desc(QTestState *qts, uint64_t table, unsigned int i,
+                          uint64_t addr, uint32_t len, uint16_t flags,
+                          uint16_t next)
+{
+    uint64_t d = table + i * sizeof(struct vring_desc);
+
+    qtest_writeq(qts, d, addr);
+    qtest_writel(qts, d + 8, len);
+    qtest_writew(qts, d + 12, flags);
+    qtest_writew(qts, d + 14, next);
+}
+
+static void dp_publish(QTestState *qts, QVirtioNet *net, QVirtQueue *vq,
+                       uint16_t head, uint16_t step)
+{
+    uint16_t idx = qtest_readw(qts, vq->avail + 2);
+
+    qtest_writew(qts, vq->avail + 4 + 2 * (idx % vq->size), head);
+    qtest_writew(qts, vq->avail + 2, idx + step);
+    net->vdev->bus->virtqueue_kick(net->vdev, vq);
+}
+
+static void test_bad_ring(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *tx = dp_tx(net, 0);
+    DpBadRing bad = GPOINTER_TO_INT(data);
+    uint64_t buf = guest_alloc(alloc, 4096);
+    uint64_t table = guest_alloc(alloc, 64 * sizeof(struct vring_desc));
+    uint64_t inner = guest_alloc(alloc, 4 * sizeof(struct vring_desc));
+    unsigned int d = tx->free_head;
+    uint16_t used_before, step = 1;
+    QDict *rsp;
+
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    /* the queue works before it is broken */
+    dp_loopback(qts, net, alloc, 0, 1, 64);
+    d = tx->free_head;
+    used_before = dp_used_idx(qts, tx);
+
+    switch (bad) {
+    case DP_BAD_ADDR:
+        dp_write_desc(qts, tx->desc, d, 0x7ff0000000ULL, 64, 0, 0);
+        break;
+    case DP_BAD_LOOP:
+        dp_write_desc(qts, tx->desc, d, buf, 64, VRING_DESC_F_NEXT, d);
+        break;
+    case DP_BAD_NEXT:
+        dp_write_desc(qts, tx->desc, d, buf, 64, VRING_DESC_F_NEXT,
+                      tx->size + 3);
+        break;
+    case DP_BAD_AVAIL_JUMP:
+        dp_write_desc(qts, tx->desc, d, buf, 64, 0, 0);
+        step = tx->size + 5;
+        break;
+    case DP_BAD_HEAD:
+        d = tx->size + 1;
+        break;
+    case DP_BAD_WRITABLE:
+        dp_write_desc(qts, tx->desc, d, buf, 64, VRING_DESC_F_WRITE, 0);
+        break;
+    case DP_BAD_NESTED_INDIRECT:
+        dp_write_desc(qts, inner, 0, buf, 64, 0, 0);
+        dp_write_desc(qts, table, 0, inner, 4 * sizeof(struct vring_desc),
+                      VRING_DESC_F_INDIRECT, 0);
+        dp_write_desc(qts, tx->desc, d, table, 1 * sizeof(struct vring_desc),
+                      VRING_DESC_F_INDIRECT, 0);
+        break;
+    case DP_BAD_INDIRECT_LEN:
+        dp_write_desc(qts, table, 0, buf, 64, 0, 0);
+        dp_write_desc(qts, tx->desc, d, table, 24, VRING_DESC_F_INDIRECT, 0);
+        break;
+    case DP_BAD_INDIRECT_ADDR:
+        dp_write_desc(qts, tx->desc, d, 0x7ff0000000ULL, 64,
+                      VRING_DESC_F_INDIRECT, 0);
+        break;
+    case DP_BAD_LEN_WRAP:
+        dp_write_desc(qts, tx->desc, d, 0xfffffffffffff000ULL, 0x2000, 0,
+                      0);
+        break;
+    }
+    dp_publish(qts, net, tx, d, step);
+
+    /* nothing is taken now, nor after a good frame */
+    g_usleep(DP_QUIET_US);
+    g_assert_cmpuint(dp_used_idx(qts, tx), ==, used_before);
+    dp_write_desc(qts, tx->desc, (d + 1) % tx->size, buf, DP_HDR_LEN + 60,
+                  0, 0);
+    qtest_memset(qts, buf, 0, DP_HDR_LEN + 60);
+    dp_publish(qts, net, tx, (d + 1) % tx->size, 1);
+    g_usleep(DP_QUIET_US);
+    g_assert_cmpuint(dp_used_idx(qts, tx), ==, used_before);
+
+    /* QEMU runs, and so does the other queue pair */
+    rsp = qtest_qmp(qts, "{'execute': 'query-status'}");
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    dp_loopback(qts, net, alloc, 1, 4, 256);
+
+    guest_free(alloc, buf);
+    guest_free(alloc, table);
+    guest_free(alloc, inner);
+}
+
+static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioPCIDevice *dev = obj;
+    QTestState *qts = dev->pdev->bus->qts;
+
+    if (dev->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'iothread', 'id': 'hpio'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'vhost-dp-loopback', "
+                             "'id': 'hpdrv'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'netdev_add', 'arguments': "
+                             "{'type': 'vhostdp', 'id': 'hpnet', "
+                             "'driver': 'hpdrv', 'iothread': 'hpio'}}");
+    qtest_qmp_device_add(qts, "virtio-net-pci", "net1",
+                         "{'addr': %s, 'netdev': 'hpnet'}",
+                         stringify(PCI_SLOT_HP));
+    qpci_unplug_acpi_device_test(qts, "net1", PCI_SLOT_HP);
+    qtest_qmp_assert_success(qts, "{'execute': 'netdev_del', 'arguments': "
+                             "{'id': 'hpnet'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 'hpdrv'}}");
+}
+
+/*
+ * Option checking and object life cycle, without a guest
+ */
+
+static void dp_expect_error(QTestState *qts, const char *want,
+                            const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static void dp_expect_error(QTestState *qts, const char *want,
+                            const char *fmt, ...)
+{
+    va_list ap;
+    QDict *rsp, *err;
+    const char *desc;
+
+    va_start(ap, fmt);
+    rsp = qtest_vqmp(qts, fmt, ap);
+    va_end(ap);
+    g_assert(rsp);
+    err = qdict_get_qdict(rsp, "error");
+    g_assert(err);
+    desc = qdict_get_str(err, "desc");
+    if (!strstr(desc, want)) {
+        g_error("expected an error with '%s', got '%s'", want, desc);
+    }
+    qobject_unref(rsp);
+}
+
+static void test_options(void)
+{
+    QTestState *qts = qtest_init("-M none -object iothread,id=io0 "
+                                 "-object vhost-dp-loopback,id=lb0 "
+                                 "-object iothread,id=io1");
+
+    dp_expect_error(qts, "'nope' not found",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'nope'}}");
+    dp_expect_error(qts, "not a vhost-dp driver",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'io0'}}");
+    dp_expect_error(qts, "IOThread 'io9' not found",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'lb0', "
+                    "'iothread': 'io9'}}");
+    dp_expect_error(qts, "IOThread 'io9' not found",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'lb0', 'queues': 3, "
+                    "'iothreads': ['io0', 'io1', 'io9']}}");
+    dp_expect_error(qts, "exclusive",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'lb0', "
+                    "'iothread': 'io0', 'iothreads': ['io1']}}");
+    dp_expect_error(qts, "queues=0 is out of range",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'lb0', 'queues': 0}}");
+    dp_expect_error(qts, "queues=1000 is out of range",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'lb0', "
+                    "'queues': 1000}}");
+    dp_expect_error(qts, "'driver' is missing",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0'}}");
+    dp_expect_error(qts, "frame-size must be between 60 and 65535",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-loopback', 'id': 'lb9', 'frame-size': 10}}");
+
+    /* twice: a deleted netdev leaves nothing behind */
+    for (int i = 0; i < 2; i++) {
+        qtest_qmp_assert_success(qts, "{'execute': 'netdev_add', "
+                                 "'arguments': {'type': 'vhostdp', "
+                                 "'id': 'n0', 'driver': 'lb0', 'queues': 4, "
+                                 "'iothreads': ['io0', 'io1']}}");
+        dp_expect_error(qts, "already in use by netdev 'n0'",
+                        "{'execute': 'netdev_add', 'arguments': {'type': "
+                        "'vhostdp', 'id': 'n1', 'driver': 'lb0'}}");
+        dp_expect_error(qts, "is in use, can not be deleted",
+                        "{'execute': 'object-del', 'arguments': "
+                        "{'id': 'lb0'}}");
+        dp_expect_error(qts, "cannot change property value",
+                        "{'execute': 'qom-set', 'arguments': {'path': "
+                        "'/objects/lb0', 'property': 'mode', "
+                        "'value': 'sink'}}");
+        qtest_qmp_assert_success(qts, "{'execute': 'netdev_del', "
+                                 "'arguments': {'id': 'n0'}}");
+    }
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 'lb0'}}");
+    qtest_quit(qts);
+}
+
+static void register_vhost_dp_test(void)
+{
+    QOSGraphTestOptions opts = {
+        .before = dp_before,
+        .edge.extra_device_opts = "mq=on",
+    };
+    static const struct {
+        const char *name;
+        DpBadRing bad;
+    } bad[] = {
+        { "bad-ring/addr", DP_BAD_ADDR },
+        { "bad-ring/loop", DP_BAD_LOOP },
+        { "bad-ring/next", DP_BAD_NEXT },
+        { "bad-ring/avail-jump", DP_BAD_AVAIL_JUMP },
+        { "bad-ring/head", DP_BAD_HEAD },
+        { "bad-ring/writable", DP_BAD_WRITABLE },
+        { "bad-ring/nested-indirect", DP_BAD_NESTED_INDIRECT },
+        { "bad-ring/indirect-len", DP_BAD_INDIRECT_LEN },
+        { "bad-ring/indirect-addr", DP_BAD_INDIRECT_ADDR },
+        { "bad-ring/len-wrap", DP_BAD_LEN_WRAP },
+    };
+
+    qos_add_test("vhost-dp/loopback", "virtio-net", test_loopback, &opts);
+    qos_add_test("vhost-dp/multiqueue", "virtio-net", test_multiqueue,
+                 &opts);
+    qos_add_test("vhost-dp/mergeable", "virtio-net", test_mergeable, &opts);
+    qos_add_test("vhost-dp/offload", "virtio-net", test_offload, &opts);
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        opts.arg = GINT_TO_POINTER(bad[i].bad);
+        qos_add_test(bad[i].name, "virtio-net", test_bad_ring, &opts);
+    }
+    opts.arg = NULL;
+    qos_add_test("vhost-dp/hotplug", "virtio-net-pci", test_hotplug, &opts);
+    qtest_add_func("/vhost-dp/options", test_options);
+}
+
+libqos_init(register_vhost_dp_test);
