@@ -51,8 +51,8 @@ else
         echo "$base" > "$tree.tmp/.vhost-dp/base"
         mv "$tree.tmp" "$tree"
     fi
-    ln -sfn "$tree" "$build/qemu-src"
 fi
+ln -sfn "$tree" "$build/qemu-src"
 
 state=$tree/.vhost-dp
 mkdir -p "$state/applied"
@@ -111,4 +111,5 @@ for ((i = keep; i < ${#want[@]}; i++)); do
     cp "$p" "$state/applied/${want[$i]}"
     printf '%s\n' "${want[@]:0:$((i + 1))}" > "$state/applied/series"
 done
+"$here/maintainers.sh" "$tree"
 echo "$tree"

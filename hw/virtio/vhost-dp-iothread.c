@@ -44,7 +44,9 @@
 #include "block/aio.h"
 #include "block/aio-wait.h"
 #include "exec/memory.h"
+#include "hw/qdev-core.h"
 #include "hw/virtio/vhost.h"
+#include "hw/virtio/virtio.h"
 #include "hw/virtio/vhost-backend.h"
 #include "hw/virtio/vhost-dp.h"
 #include "standard-headers/linux/virtio_ring.h"
@@ -1342,6 +1344,8 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
         }
         e->started = true;
         e->dq->engine = e;
+        e->bh = aio_bh_new_guarded(e->ctx, dp_run_bh, e,
+                                   &DEVICE(dev->vdev)->mem_reentrancy_guard);
         trace_vhost_dp_dev_start(e, true);
         aio_wait_bh_oneshot(e->ctx, dp_attach_bh, e);
     } else {
@@ -1349,6 +1353,8 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
         aio_wait_bh_oneshot(e->ctx, dp_detach_bh, e);
         e->dq->engine = NULL;
         e->started = false;
+        qemu_bh_delete(e->bh);
+        e->bh = NULL;
     }
     return 0;
 }
@@ -1430,7 +1436,6 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriverQueue *dq,
     e->offered = dp_offered_features(caps);
     e->enabled = true;
     e->hdr_len = sizeof(struct virtio_net_hdr);
-    e->bh = aio_bh_new(ctx, dp_run_bh, e);
     for (unsigned int i = 0; i < DP_NVQS; i++) {
         e->vr[i].e = e;
         e->vr[i].index = i;
@@ -1446,7 +1451,6 @@ void vhost_dp_engine_free(VhostDpEngine *e)
         return;
     }
     assert(!e->started);
-    qemu_bh_delete(e->bh);
     if (e->mem) {
         call_rcu(e->mem, dp_mem_table_free, rcu);
     }

@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# vhost-dp: the vhost dataplane series for QEMU, as an overlay.
+#
+#   make          set up (as needed), assemble and build QEMU with the series
+#   make check    the above, then every test
+#   make demo     the above, then the main job: a real guest on vhostdp
+#   make bench    the benchmark harness
+#   make series   export the series as git format-patch files
+#
+# QEMU_SRC=/path/to/qemu uses an existing QEMU tree instead of Debian's.
+
+SHELL := /bin/bash
+REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD := $(REPO)/build
+QBUILD := $(BUILD)/qemu-build
+NINJA_JOBS ?= $(shell nproc)
+
+export VHOST_DP_CACHE ?= /var/cache/vhost-dp
+export CCACHE_DIR ?= $(VHOST_DP_CACHE)/ccache
+export CCACHE_BASEDIR := $(REPO)
+export CCACHE_NOHASHDIR := 1
+export CCACHE_MAXSIZE ?= 5G
+
+.PHONY: all deps build check check-qtest demo bench series series-check clean
+
+all: build
+
+deps:
+	@$(REPO)/build-aux/deps.sh
+
+build: deps
+	@tree=$$($(REPO)/build-aux/assemble.sh) && \
+	$(REPO)/build-aux/configure.sh "$$tree"
+	@echo "vhost-dp: building QEMU (ninja -j$(NINJA_JOBS))"
+	@cd $(QBUILD) && ninja -j$(NINJA_JOBS) qemu-system-x86_64 \
+	    tests/qtest/vhost-dp-test > ninja.log 2>&1 || \
+	    { grep -E -B2 -A8 'error|FAILED' ninja.log | head -60; \
+	      echo "vhost-dp: error: the build failed (log: $(QBUILD)/ninja.log)"; \
+	      exit 1; }
+	@$(REPO)/build-aux/firmware.sh $(QBUILD)
+	@ln -sfn qemu-build/qemu-system-x86_64 $(BUILD)/qemu-system-x86_64
+	@echo "vhost-dp: built $(BUILD)/qemu-system-x86_64"
+
+check: build
+	@$(REPO)/build-aux/run-tests.sh
+
+demo: build
+	@$(REPO)/build-aux/demo.sh
+
+bench: build
+	@$(REPO)/tests/bench/run.sh
+
+series: deps
+	@$(REPO)/build-aux/export-series.sh
+
+series-check: deps
+	@$(REPO)/build-aux/export-series.sh --check
+
+clean:
+	rm -rf $(BUILD)
