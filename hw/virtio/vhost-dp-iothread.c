@@ -141,8 +141,8 @@ struct VhostDpEngine {
     bool rx_fd_armed;
     QEMUBH *bh;
     unsigned int mem_hint;
-    VhostDpQueueStats st;           /* published after each run */
-    VhostDpQueueStats pub;          /* [atomic] what readers see */
+    VhostDpEngineStats st;           /* published after each run */
+    VhostDpEngineStats pub;          /* [atomic] what readers see */
 
     /* [io] TX burst scratch */
     struct iovec tx_iov[DP_IOV_MAX];
@@ -1458,7 +1458,7 @@ void vhost_dp_engine_free(VhostDpEngine *e)
     g_free(e);
 }
 
-void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpQueueStats *st)
+void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpEngineStats *st)
 {
     const uint64_t *src = (const uint64_t *)&e->pub;
     uint64_t *dst = (uint64_t *)st;

@@ -17,6 +17,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-types-net.h"
+#include "qapi/qapi-commands-vhost-dp.h"
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qom/object.h"
@@ -34,13 +35,23 @@
 /* The most queue pairs a vhostdp netdev serves */
 #define VHOST_DP_MAX_QUEUES 256
 
+typedef struct VhostDpNetState VhostDpNetState;
+
 /* What the queue pairs of one netdev share */
 typedef struct VhostDpNet {
+    char *name;
     VhostDpDriver *drv;
+    char *driver_id;
+    unsigned int queues;
     unsigned int refs;              /* queue pairs alive */
+    VhostDpNetState **qs;           /* [queues], NULL once cleaned up */
+    QTAILQ_ENTRY(VhostDpNet) next;
 } VhostDpNet;
 
-typedef struct VhostDpNetState {
+static QTAILQ_HEAD(, VhostDpNet) vhost_dp_nets =
+    QTAILQ_HEAD_INITIALIZER(vhost_dp_nets);
+
+struct VhostDpNetState {
     NetClientState nc;
 
     VhostDpNet *net;
@@ -48,7 +59,7 @@ typedef struct VhostDpNetState {
     VhostDpDriverQueue *dq;
     VhostDpEngine *engine;
     VHostNetState *vhost_net;
-} VhostDpNetState;
+};
 
 /*
  * Feature bits the vhost backend decides; every bit of a feature the
@@ -191,12 +202,17 @@ static void vhost_dp_cleanup(NetClientState *nc)
         object_unref(OBJECT(s->iothread));
         s->iothread = NULL;
     }
-    if (net && --net->refs == 0) {
+    net->qs[nc->queue_index] = NULL;
+    s->net = NULL;
+    if (--net->refs == 0) {
+        QTAILQ_REMOVE(&vhost_dp_nets, net, next);
         g_clear_pointer(&net->drv->netdev_id, g_free);
         object_unref(OBJECT(net->drv));
+        g_free(net->qs);
+        g_free(net->driver_id);
+        g_free(net->name);
         g_free(net);
     }
-    s->net = NULL;
     qemu_purge_queued_packets(nc);
 }
 
@@ -318,9 +334,14 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
     }
 
     net = g_new0(VhostDpNet, 1);
+    net->name = g_strdup(name);
     net->drv = drv;
+    net->driver_id = g_strdup(opts->driver);
+    net->queues = queues;
+    net->qs = g_new0(VhostDpNetState *, queues);
     object_ref(OBJECT(drv));
     drv->netdev_id = g_strdup(name);
+    QTAILQ_INSERT_TAIL(&vhost_dp_nets, net, next);
 
     for (unsigned int i = 0; i < queues; i++) {
         g_autofree char *qname = g_strdup_printf("%s.%u", name, i);
@@ -337,6 +358,7 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
         }
         s = DO_UPCAST(VhostDpNetState, nc, nc);
         s->net = net;
+        net->qs[i] = s;
         net->refs++;
 
         vhost_dp_queue_iothread(opts, i, &s->iothread, &error_abort);
@@ -375,4 +397,57 @@ err:
     /* deletes every queue pair created so far; the last frees @net */
     qemu_del_net_client(first);
     return -1;
+}
+
+static VhostDpInfo *vhost_dp_info(VhostDpNet *net)
+{
+    VhostDpInfo *info = g_new0(VhostDpInfo, 1);
+    VhostDpQueueStatsList **tail = &info->queues;
+
+    info->id = g_strdup(net->name);
+    info->driver = g_strdup(net->driver_id);
+    for (unsigned int i = 0; i < net->queues; i++) {
+        VhostDpNetState *s = net->qs[i];
+        VhostDpQueueStats *q;
+        VhostDpEngineStats st = { 0 };
+
+        if (!s || !s->engine) {
+            continue;
+        }
+        vhost_dp_engine_get_stats(s->engine, &st);
+        q = g_new0(VhostDpQueueStats, 1);
+        q->queue = i;
+        q->iothread = g_strdup(s->iothread ?
+            object_get_canonical_path_component(OBJECT(s->iothread)) :
+            "main-loop");
+        q->tx_packets = st.tx_packets;
+        q->tx_bytes = st.tx_bytes;
+        q->tx_drops = st.tx_drops;
+        q->rx_packets = st.rx_packets;
+        q->rx_bytes = st.rx_bytes;
+        q->rx_drops = st.rx_drops;
+        q->kicks = st.kicks;
+        q->interrupts = st.interrupts;
+        q->poll_hits = st.poll_hits;
+        q->bursts = st.bursts;
+        q->ring_errors = st.ring_errors;
+        QAPI_LIST_APPEND(tail, q);
+    }
+    return info;
+}
+
+VhostDpInfoList *qmp_query_vhost_dp(const char *id, Error **errp)
+{
+    VhostDpInfoList *list = NULL, **tail = &list;
+    VhostDpNet *net;
+
+    QTAILQ_FOREACH(net, &vhost_dp_nets, next) {
+        if (!id || !strcmp(id, net->name)) {
+            QAPI_LIST_APPEND(tail, vhost_dp_info(net));
+        }
+    }
+    if (id && !list) {
+        error_setg(errp, "'%s' is not a vhostdp netdev", id);
+    }
+    return list;
 }

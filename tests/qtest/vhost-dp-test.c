@@ -67,6 +67,30 @@ static bool dp_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
     return false;
 }
 
+/* A counter of queue pair @queue of netdev hs0, from query-vhost-dp */
+static uint64_t dp_stat(QTestState *qts, int queue, const char *name)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-vhost-dp', "
+                           "'arguments': {'id': 'hs0'}}");
+    QList *nets = qdict_get_qlist(rsp, "return");
+    QDict *net = qobject_to(QDict, qlist_peek(nets));
+    QList *queues = qdict_get_qlist(net, "queues");
+    QListEntry *e;
+    uint64_t v = UINT64_MAX;
+
+    g_assert_cmpstr(qdict_get_str(net, "driver"), ==, "dpdrv0");
+    QLIST_FOREACH_ENTRY(queues, e) {
+        QDict *q = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_get_int(q, "queue") == queue) {
+            v = qdict_get_int(q, name);
+        }
+    }
+    qobject_unref(rsp);
+    g_assert(v != UINT64_MAX);
+    return v;
+}
+
 static uint16_t dp_used_idx(QTestState *qts, QVirtQueue *vq)
 {
     return qtest_readw(qts, vq->used + 2);
@@ -162,10 +186,27 @@ static void test_loopback(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioNet *net = obj;
     QTestState *qts = global_qtest;
+    /* the tests share one QEMU: counters add up across tests */
+    uint64_t tx = dp_stat(qts, 0, "tx-packets");
+    uint64_t rx = dp_stat(qts, 0, "rx-packets");
+    uint64_t txb = dp_stat(qts, 0, "tx-bytes");
+    uint64_t rxb = dp_stat(qts, 0, "rx-bytes");
+    uint64_t errs = dp_stat(qts, 0, "ring-errors");
+    uint64_t tx1 = dp_stat(qts, 1, "tx-packets");
 
     dp_loopback(qts, net, alloc, 0, 1, 60);
     dp_loopback(qts, net, alloc, 0, 8, 1514);
     dp_loopback(qts, net, alloc, 0, 4, 1986);
+
+    /* the counters saw every frame */
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-packets") - tx, ==, 13);
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-packets") - rx, ==, 13);
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-bytes") - txb, ==,
+                     60 + 8 * 1514 + 4 * 1986);
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-bytes") - rxb, ==,
+                     60 + 8 * 1514 + 4 * 1986);
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors"), ==, errs);
+    g_assert_cmpuint(dp_stat(qts, 1, "tx-packets"), ==, tx1);
 }
 
 static void test_multiqueue(void *obj, void *data, QGuestAllocator *alloc)
@@ -319,9 +360,12 @@ static void test_bad_ring(void *obj, void *data, QGuestAllocator *alloc)
     unsigned int d = tx->free_head;
     uint16_t used_before, step = 1;
     QDict *rsp;
+    uint64_t errs0 = dp_stat(qts, 0, "ring-errors");
+    uint64_t errs1 = dp_stat(qts, 1, "ring-errors");
+    uint64_t rx1;
 
     dp_set_queue_pairs(qts, net, alloc, 2);
-    /* the queue works before it is broken */
+    /* the queue works before it is broken (after earlier tests broke it) */
     dp_loopback(qts, net, alloc, 0, 1, 64);
     d = tx->free_head;
     used_before = dp_used_idx(qts, tx);
@@ -383,11 +427,76 @@ static void test_bad_ring(void *obj, void *data, QGuestAllocator *alloc)
     rsp = qtest_qmp(qts, "{'execute': 'query-status'}");
     g_assert(qdict_haskey(rsp, "return"));
     qobject_unref(rsp);
+    rx1 = dp_stat(qts, 1, "rx-packets");
     dp_loopback(qts, net, alloc, 1, 4, 256);
+
+    /* one report, counted once, on the right queue */
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors") - errs0, ==, 1);
+    g_assert_cmpuint(dp_stat(qts, 1, "ring-errors"), ==, errs1);
+    g_assert_cmpuint(dp_stat(qts, 1, "rx-packets") - rx1, ==, 4);
 
     guest_free(alloc, buf);
     guest_free(alloc, table);
     guest_free(alloc, inner);
+}
+
+/*
+ * The guest driver reloads: reset, renegotiate (this time with event
+ * index and indirect descriptors), new rings; traffic flows again, also
+ * through an indirect table split header/frame.
+ */
+static void test_reset(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx, *tx;
+    QVRingIndirectDesc *ind;
+    struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+    uint8_t frame[200], got[sizeof(frame)];
+    uint64_t features, txhdr, txframe, rxbuf;
+    uint32_t head, len;
+
+    dp_loopback(qts, net, alloc, 0, 2, 100);
+
+    for (int i = 0; i < net->n_queues; i++) {
+        qvirtqueue_cleanup(net->vdev->bus, net->queues[i], alloc);
+    }
+    qvirtio_reset(net->vdev);
+    qvirtio_set_acknowledge(net->vdev);
+    qvirtio_set_driver(net->vdev);
+    features = qvirtio_get_features(net->vdev) & ~QVIRTIO_F_BAD_FEATURE;
+    g_assert(features & (1ull << VIRTIO_RING_F_EVENT_IDX));
+    g_assert(features & (1ull << VIRTIO_RING_F_INDIRECT_DESC));
+    qvirtio_set_features(net->vdev, features);
+    for (int i = 0; i < net->n_queues; i++) {
+        net->queues[i] = qvirtqueue_setup(net->vdev, alloc, i);
+    }
+    qvirtio_set_driver_ok(net->vdev);
+    g_assert(dp_rx(net, 0)->event);
+
+    dp_loopback(qts, net, alloc, 0, 8, 300);
+
+    rx = dp_rx(net, 0);
+    tx = dp_tx(net, 0);
+    rxbuf = guest_alloc(alloc, DP_BUF_LEN);
+    head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
+    qvirtqueue_kick(qts, net->vdev, rx, head);
+    dp_fill_frame(frame, sizeof(frame), 99);
+    txhdr = guest_alloc(alloc, DP_HDR_LEN);
+    txframe = guest_alloc(alloc, sizeof(frame));
+    qtest_memwrite(qts, txhdr, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, txframe, frame, sizeof(frame));
+    ind = qvring_indirect_desc_setup(qts, net->vdev, alloc, 2);
+    qvring_indirect_desc_add(net->vdev, qts, ind, txhdr, DP_HDR_LEN, false);
+    qvring_indirect_desc_add(net->vdev, qts, ind, txframe, sizeof(frame),
+                             false);
+    head = qvirtqueue_add_indirect(qts, tx, ind);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+    g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+    g_assert_cmpuint(len, ==, DP_HDR_LEN + sizeof(frame));
+    qtest_memread(qts, rxbuf + DP_HDR_LEN, got, sizeof(got));
+    g_assert(memcmp(got, frame, sizeof(frame)) == 0);
+    g_free(ind);
 }
 
 static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
@@ -478,6 +587,9 @@ static void test_options(void)
     dp_expect_error(qts, "'driver' is missing",
                     "{'execute': 'netdev_add', 'arguments': {'type': "
                     "'vhostdp', 'id': 'n0'}}");
+    dp_expect_error(qts, "'nope' is not a vhostdp netdev",
+                    "{'execute': 'query-vhost-dp', 'arguments': "
+                    "{'id': 'nope'}}");
     dp_expect_error(qts, "frame-size must be between 60 and 65535",
                     "{'execute': 'object-add', 'arguments': {'qom-type': "
                     "'vhost-dp-loopback', 'id': 'lb9', 'frame-size': 10}}");
@@ -533,6 +645,7 @@ static void register_vhost_dp_test(void)
                  &opts);
     qos_add_test("vhost-dp/mergeable", "virtio-net", test_mergeable, &opts);
     qos_add_test("vhost-dp/offload", "virtio-net", test_offload, &opts);
+    qos_add_test("vhost-dp/reset", "virtio-net", test_reset, &opts);
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         opts.arg = GINT_TO_POINTER(bad[i].bad);
         qos_add_test(bad[i].name, "virtio-net", test_bad_ring, &opts);

@@ -14,7 +14,7 @@
 typedef struct VhostDpEngine VhostDpEngine;
 
 /* Per queue pair counters, see vhost_dp_engine_get_stats() */
-typedef struct VhostDpQueueStats {
+typedef struct VhostDpEngineStats {
     uint64_t tx_packets;    /* guest to driver */
     uint64_t tx_bytes;
     uint64_t tx_drops;
@@ -26,7 +26,7 @@ typedef struct VhostDpQueueStats {
     uint64_t poll_hits;     /* work found by busy polling */
     uint64_t bursts;        /* non-empty bursts, both directions */
     uint64_t ring_errors;   /* rings stopped for bad guest input */
-} VhostDpQueueStats;
+} VhostDpEngineStats;
 
 /**
  * vhost_dp_engine_new: create the ring engine of one queue pair
@@ -47,7 +47,7 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriverQueue *dq,
 void vhost_dp_engine_free(VhostDpEngine *e);
 
 /* Read the counters of a queue pair (BQL; any time). */
-void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpQueueStats *st);
+void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpEngineStats *st);
 
 /* The guest accepts the VHOST_DP_CAP_* @rx_offloads on receive (BQL). */
 void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads);
