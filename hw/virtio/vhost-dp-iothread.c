@@ -138,7 +138,8 @@ struct VhostDpEngine {
 
     /* [io] */
     bool running;
-    bool rx_fd_armed;
+    bool fd_read_armed;
+    bool fd_write_armed;
     QEMUBH *bh;
     unsigned int mem_hint;
     VhostDpEngineStats st;           /* published after each run */
@@ -937,18 +938,23 @@ static unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
 
 static void dp_driver_rx_ready(void *opaque);
 
+static void dp_driver_tx_ready(void *opaque);
+
 /*
- * Listen to the driver's RX fd or not.  While the guest has no receive
- * buffers the fd is not listened to: it would stay readable and spin.
+ * Listen to the driver's fd for reading and writing, or not.  While the
+ * guest has no receive buffers the fd is not read: it would stay
+ * readable and spin.
  */
-static void dp_rx_fd_arm(VhostDpEngine *e, bool arm)
+static void dp_fd_arm(VhostDpEngine *e, bool read, bool write)
 {
-    if (e->dq->rx_fd < 0 || e->rx_fd_armed == arm) {
+    if (e->dq->fd < 0 ||
+        (e->fd_read_armed == read && e->fd_write_armed == write)) {
         return;
     }
-    e->rx_fd_armed = arm;
-    aio_set_fd_handler(e->ctx, e->dq->rx_fd, arm ? dp_driver_rx_ready : NULL,
-                       NULL, NULL, NULL, arm ? e : NULL);
+    e->fd_read_armed = read;
+    e->fd_write_armed = write;
+    aio_set_fd_handler(e->ctx, e->dq->fd, read ? dp_driver_rx_ready : NULL,
+                       write ? dp_driver_tx_ready : NULL, NULL, NULL, e);
 }
 
 static void dp_publish_stats(VhostDpEngine *e)
@@ -1002,10 +1008,16 @@ static void dp_run(VhostDpEngine *e)
         }
     } while (again);
 
-    /* no guest buffers: wait for the RX kick before reading more */
-    dp_rx_fd_arm(e, !rx_starved && !rx->broken);
+    /*
+     * No guest buffers: wait for the RX kick before reading more.  Driver
+     * back-pressure: wait for the driver's fd.
+     */
+    dp_fd_arm(e, (!rx_starved && !rx->broken) ||
+                 (tx_stall && !e->dq->tx_wait_writable),
+              tx_stall && e->dq->tx_wait_writable);
     if (pkts >= DP_RUN_PKT_BUDGET || bytes >= DP_RUN_BYTE_BUDGET ||
-        (e->rx_count && !rx_starved && !rx->broken)) {
+        (!rx_starved && !rx->broken &&
+         (e->rx_count || (e->dq->rx_poll && e->dq->rx_poll(e->dq))))) {
         /* budget used up: let other handlers run, then go on */
         qemu_bh_schedule(e->bh);
     }
@@ -1077,6 +1089,11 @@ static void dp_driver_rx_ready(void *opaque)
     dp_run(opaque);
 }
 
+static void dp_driver_tx_ready(void *opaque)
+{
+    dp_run(opaque);
+}
+
 static void dp_attach_bh(void *opaque)
 {
     VhostDpEngine *e = opaque;
@@ -1088,7 +1105,7 @@ static void dp_attach_bh(void *opaque)
     aio_set_event_notifier_poll(e->ctx, &tx->kick, dp_tx_poll_begin,
                                 dp_tx_poll_end);
     aio_set_event_notifier(e->ctx, &rx->kick, dp_kick, NULL, NULL);
-    dp_rx_fd_arm(e, true);
+    dp_fd_arm(e, true, false);
     /* the guest may have queued work before we listened */
     qemu_bh_schedule(e->bh);
 }
@@ -1099,7 +1116,7 @@ static void dp_detach_bh(void *opaque)
 
     aio_set_event_notifier(e->ctx, &e->vr[DP_TX].kick, NULL, NULL, NULL);
     aio_set_event_notifier(e->ctx, &e->vr[DP_RX].kick, NULL, NULL, NULL);
-    dp_rx_fd_arm(e, false);
+    dp_fd_arm(e, false, false);
     qemu_bh_cancel(e->bh);
     /* frames taken from the driver but not delivered are dropped */
     e->st.rx_drops += e->rx_count;

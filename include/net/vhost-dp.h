@@ -139,9 +139,12 @@ typedef struct VhostDpFastOps {
  * Drivers embed it at the start of their own per-queue state.
  *
  * @ops: the fast path.
- * @rx_fd: a file descriptor that becomes readable when rx_burst may
- *     return frames, or -1 when the driver only produces frames in
- *     response to tx_burst or polling (@rx_poll).
+ * @fd: a file descriptor that becomes readable when rx_burst may return
+ *     frames, or -1 when the driver only produces frames in response to
+ *     tx_burst or polling (@rx_poll).  After tx_burst pushed back, the
+ *     engine also waits for @fd to become readable, or writable with
+ *     @tx_wait_writable.
+ * @tx_wait_writable: see @fd.
  * @rx_poll: optional; a cheap, syscall-free check whether rx_burst would
  *     return frames.  With @rx_fd == -1 and @rx_poll set, the engine keeps
  *     polling the queue while it is started (see vhost-dataplane.rst).
@@ -150,7 +153,8 @@ typedef struct VhostDpFastOps {
  */
 struct VhostDpDriverQueue {
     const VhostDpFastOps *ops;
-    int rx_fd;
+    int fd;
+    bool tx_wait_writable;
     bool (*rx_poll)(VhostDpDriverQueue *dq);
     void *engine;
 };

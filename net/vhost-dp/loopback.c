@@ -179,7 +179,7 @@ static VhostDpDriverQueue *lb_open_queue(VhostDpDriver *drv,
     LbQueue *q = g_new0(LbQueue, 1);
 
     q->dq.ops = &lb_fast_ops;
-    q->dq.rx_fd = -1;
+    q->dq.fd = -1;
     q->dq.rx_poll = lb_rx_poll;
     q->mode = lb->mode;
     q->mac_swap = lb->mac_swap;

@@ -12,8 +12,15 @@
  */
 
 #include "qemu/osdep.h"
+#include <net/if.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <poll.h>
 #include "libqtest-single.h"
 #include "qemu/iov.h"
+#include "qemu/cutils.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "hw/virtio/virtio-net.h"
@@ -40,6 +47,91 @@ static void *dp_before(GString *cmd_line, void *arg)
 {
     g_string_append(cmd_line, DP_NETDEV);
     return arg;
+}
+
+/*
+ * TAP: the netdev uses a vhost-dp-tap driver on a TAP device the test
+ * names; the test reaches the TAP's host side with a packet socket.
+ */
+static char dp_tap_ifname[IFNAMSIZ];
+static bool dp_tap_ok;
+
+static void *dp_before_tap(GString *cmd_line, void *arg)
+{
+    const char *io = arg;
+
+    snprintf(dp_tap_ifname, sizeof(dp_tap_ifname), "vdpt%d", getpid());
+    dp_tap_ok = geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0;
+    if (!dp_tap_ok) {
+        /* the test skips; keep a netdev the device can use */
+        g_string_append(cmd_line, " -object iothread,id=dpio0"
+                        " -object vhost-dp-loopback,id=dpdrv0"
+                        " -netdev vhostdp,id=hs0,driver=dpdrv0 ");
+        return arg;
+    }
+    g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                           " -object vhost-dp-tap,id=dpdrv0,ifname=%s,io=%s"
+                           " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                           "iothread=dpio0 ", dp_tap_ifname, io);
+    return arg;
+}
+
+/* Bring the TAP up (without IPv6 chatter); a packet socket bound to it */
+static int dp_tap_host_socket(bool vnet_hdr)
+{
+    g_autofree char *sysctl = g_strdup_printf(
+        "/proc/sys/net/ipv6/conf/%s/disable_ipv6", dp_tap_ifname);
+    struct ifreq ifr = { 0 };
+    struct sockaddr_ll sll = { 0 };
+    int one = 1, s, ctl;
+    FILE *f;
+
+    f = fopen(sysctl, "w");
+    if (f) {
+        fputs("1\n", f);
+        fclose(f);
+    }
+    ctl = socket(AF_INET, SOCK_DGRAM, 0);
+    g_assert(ctl >= 0);
+    pstrcpy(ifr.ifr_name, sizeof(ifr.ifr_name), dp_tap_ifname);
+    g_assert(ioctl(ctl, SIOCGIFFLAGS, &ifr) == 0);
+    ifr.ifr_flags |= IFF_UP;
+    g_assert(ioctl(ctl, SIOCSIFFLAGS, &ifr) == 0);
+    close(ctl);
+
+    s = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    g_assert(s >= 0);
+    if (vnet_hdr) {
+        g_assert(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &one,
+                            sizeof(one)) == 0);
+    }
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = if_nametoindex(dp_tap_ifname);
+    g_assert(sll.sll_ifindex);
+    g_assert(bind(s, (struct sockaddr *)&sll, sizeof(sll)) == 0);
+    return s;
+}
+
+/* Receive on the packet socket the frame whose bytes at @off match @key */
+static ssize_t dp_tap_recv(int s, uint8_t *buf, size_t size, size_t off,
+                           const void *key, size_t keylen)
+{
+    gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+
+    while (g_get_monotonic_time() < end) {
+        struct pollfd pfd = { .fd = s, .events = POLLIN };
+        ssize_t n;
+
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        n = recv(s, buf, size, 0);
+        if (n >= (ssize_t)(off + keylen) && !memcmp(buf + off, key, keylen)) {
+            return n;
+        }
+    }
+    return -1;
 }
 
 static QVirtQueue *dp_rx(QVirtioNet *net, int pair)
@@ -499,6 +591,133 @@ static void test_reset(void *obj, void *data, QGuestAllocator *alloc)
     g_free(ind);
 }
 
+/* Frames cross a real TAP device both ways, byte for byte */
+static void test_tap(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+    uint8_t frame[1200], got[2048];
+    uint64_t txbuf, rxbuf[4];
+    uint32_t head, rxhead[4], len;
+    uint32_t seq;
+    ssize_t n;
+    int s;
+
+    if (!dp_tap_ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    s = dp_tap_host_socket(false);
+
+    /* guest to host: the packet socket sees the frame */
+    txbuf = guest_alloc(alloc, DP_HDR_LEN + sizeof(frame));
+    for (seq = 1; seq <= 3; seq++) {
+        dp_fill_frame(frame, sizeof(frame), seq);
+        qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+        qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, sizeof(frame));
+        head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + sizeof(frame),
+                              false, false);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+        g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+        n = dp_tap_recv(s, got, sizeof(got), 14, &seq, sizeof(seq));
+        g_assert_cmpint(n, ==, sizeof(frame));
+        g_assert(memcmp(got, frame, sizeof(frame)) == 0);
+    }
+
+    /* host to guest: what the packet socket sends arrives intact */
+    for (int i = 0; i < 4; i++) {
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    seq = 77;
+    dp_fill_frame(frame, sizeof(frame), seq);
+    memcpy(frame, "\x52\x54\x00\x12\x34\x56", 6);
+    g_assert_cmpint(send(s, frame, sizeof(frame), 0), ==, sizeof(frame));
+    for (int i = 0; ; i++) {
+        /* skip whatever else the host kernel sent */
+        g_assert(i < 4);
+        g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+        qtest_memread(qts, rxbuf[i], got, MIN(len, sizeof(got)));
+        if (len == DP_HDR_LEN + sizeof(frame) &&
+            !memcmp(got + DP_HDR_LEN + 14, &seq, sizeof(seq))) {
+            break;
+        }
+    }
+    g_assert(memcmp(got + DP_HDR_LEN, frame, sizeof(frame)) == 0);
+    close(s);
+}
+
+/* A TSO frame reaches the TAP whole, with its offload header */
+static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *tx = dp_tx(net, 0);
+    const size_t payload = 4000, flen = 14 + 20 + 20 + payload;
+    g_autofree uint8_t *frame = g_malloc0(flen);
+    g_autofree uint8_t *got = g_malloc(flen + 64);
+    struct virtio_net_hdr_mrg_rxbuf hdr = {
+        .hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+        .hdr.hdr_len = cpu_to_le16(54),
+        .hdr.gso_size = cpu_to_le16(1448),
+        .hdr.csum_start = cpu_to_le16(34),
+        .hdr.csum_offset = cpu_to_le16(16),
+    };
+    struct virtio_net_hdr *vh = (struct virtio_net_hdr *)got;
+    uint8_t *ip = frame + 14, *tcp = ip + 20;
+    uint64_t txbuf;
+    uint32_t head;
+    uint16_t port = htons(4242);
+    ssize_t n;
+    int s;
+
+    if (!dp_tap_ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    g_assert(qvirtio_get_features(net->vdev) &
+             (1ull << VIRTIO_NET_F_HOST_TSO4));
+    s = dp_tap_host_socket(true);
+
+    memcpy(frame, "\x52\x54\x00\xaa\xbb\xcc\x52\x54\x00\x12\x34\x56", 12);
+    frame[12] = 0x08;
+    ip[0] = 0x45;
+    stw_be_p(ip + 2, flen - 14);
+    ip[8] = 64;
+    ip[9] = 6;                          /* TCP */
+    memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+    memcpy(tcp, &port, 2);
+    memcpy(tcp + 2, &port, 2);
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18;                     /* PSH ACK */
+    for (size_t i = 0; i < payload; i++) {
+        tcp[20 + i] = i * 13;
+    }
+
+    txbuf = guest_alloc(alloc, DP_HDR_LEN + flen);
+    qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, flen);
+    head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + flen, false, false);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+    g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+
+    /* the frame as one GSO packet, its header as the guest wrote it */
+    n = dp_tap_recv(s, got, flen + 64, sizeof(*vh) + 14 + 20, &port,
+                    sizeof(port));
+    g_assert_cmpint(n, ==, sizeof(*vh) + flen);
+    g_assert_cmpuint(vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN, ==,
+                     VIRTIO_NET_HDR_GSO_TCPV4);
+    g_assert_cmpuint(vh->gso_size, ==, 1448);
+    g_assert(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    g_assert(memcmp(got + sizeof(*vh) + 54, frame + 54, payload) == 0);
+    close(s);
+}
+
 static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioPCIDevice *dev = obj;
@@ -652,6 +871,17 @@ static void register_vhost_dp_test(void)
     }
     opts.arg = NULL;
     qos_add_test("vhost-dp/hotplug", "virtio-net-pci", test_hotplug, &opts);
+
+    opts.before = dp_before_tap;
+    opts.edge.extra_device_opts = NULL;
+    opts.arg = (gpointer)"uring";
+    qos_add_test("vhost-dp/tap/uring", "virtio-net", test_tap, &opts);
+    qos_add_test("vhost-dp/tap/uring-offload", "virtio-net",
+                 test_tap_offload, &opts);
+    opts.arg = (gpointer)"syscalls";
+    qos_add_test("vhost-dp/tap/syscalls", "virtio-net", test_tap, &opts);
+    qos_add_test("vhost-dp/tap/syscalls-offload", "virtio-net",
+                 test_tap_offload, &opts);
     qtest_add_func("/vhost-dp/options", test_options);
 }
 

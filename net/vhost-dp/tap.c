@@ -1,0 +1,754 @@
+/*
+ * vhost dataplane: the TAP driver
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * -object vhost-dp-tap,id=ID,ifname=NAME[,queues=N][,vnet-hdr=on][,io=uring]
+ * -object vhost-dp-tap,id=ID,fd=FD | fds.0=FD0,fds.1=FD1,...
+ *
+ * One TAP queue (file descriptor) per queue pair, opened when the object
+ * is created.  Frames carry the TAP's virtio-net header, so checksum and
+ * TCP segmentation offloads pass through whole; the offloads the kernel
+ * may hand us follow the ones the guest accepts (TUNSETOFFLOAD).
+ *
+ * io=uring (the default) moves whole bursts with one io_uring_enter():
+ * receive buffers stay posted as readv requests, transmitted frames are
+ * copied into slots and written by writev requests, and the ring's fd
+ * tells the engine about completions.  io=syscalls uses one readv or
+ * writev per frame on a non-blocking TAP fd, for comparison.
+ */
+
+#include "qemu/osdep.h"
+#include <liburing.h>
+#include <net/if.h>
+#include "qapi/error.h"
+#include "qapi/qapi-types-vhost-dp.h"
+#include "qapi/qapi-visit-vhost-dp.h"
+#include "qapi/visitor.h"
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/iov.h"
+#include "qemu/memalign.h"
+#include "qemu/units.h"
+#include "qom/object_interfaces.h"
+#include "monitor/monitor.h"
+#include "net/tap_int.h"
+#include "net/vhost-dp.h"
+#include "standard-headers/linux/virtio_net.h"
+#include "trace.h"
+
+#define TYPE_VHOST_DP_TAP "vhost-dp-tap"
+OBJECT_DECLARE_SIMPLE_TYPE(VhostDpTap, VHOST_DP_TAP)
+
+#define TAP_MAX_QUEUES  64
+#define TAP_RX_SLOTS    128             /* a power of two */
+#define TAP_TX_SLOTS    128
+#define TAP_FRAME_MAX   (64 * KiB + 64)
+#define TAP_HDR_LEN     sizeof(struct virtio_net_hdr)
+
+/* io_uring user_data: the slot index, and which side */
+#define TAP_UD_TX       (1ULL << 32)
+
+typedef struct TapSlot {
+    struct iovec iov[2];                /* TAP header, frame */
+    struct virtio_net_hdr hdr;
+    uint32_t len;                       /* RX: frame bytes read */
+} TapSlot;
+
+typedef struct TapQueue {
+    VhostDpDriverQueue dq;
+
+    VhostDpTap *tap;
+    unsigned int index;
+    int fd;
+    bool uring;
+    struct io_uring ring;
+
+    uint8_t *mem;
+    TapSlot rx[TAP_RX_SLOTS];
+    TapSlot tx[TAP_TX_SLOTS];
+
+    /* RX: slots with a frame, in arrival order, from ready_first on */
+    uint16_t ready[TAP_RX_SLOTS];
+    uint32_t ready_first;
+    uint32_t ready_count;
+    uint32_t handed;                    /* of them, handed to the engine */
+
+    /* TX: free slots (a stack) */
+    uint16_t tx_free[TAP_TX_SLOTS];
+    unsigned int tx_nfree;
+
+    /* syscalls mode: RX slots are used round-robin */
+    uint32_t rx_next;
+
+    bool submit_pending;
+    uint64_t errors;
+
+    /* syscalls mode: header plus the frame's pieces */
+    struct iovec tx_iov[IOV_MAX + 1];
+} TapQueue;
+
+struct VhostDpTap {
+    VhostDpDriver parent_obj;
+
+    char *ifname;
+    char *fd;
+    strList *fds;
+    uint32_t queues;
+    bool vnet_hdr;
+    VhostDpTapIo io;
+
+    /* open TAP fds, one per queue pair, from complete() on */
+    int nfds;
+    int *tapfds;
+    TapQueue *open[TAP_MAX_QUEUES];
+};
+
+/*
+ * Offload metadata and the TAP's virtio-net header (host endian)
+ */
+
+static void tap_hdr_from_offload(struct virtio_net_hdr *h,
+                                 const VhostDpOffload *ol)
+{
+    memset(h, 0, sizeof(*h));
+    if (ol->flags & VHOST_DP_OFFLOAD_NEEDS_CSUM) {
+        h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        h->csum_start = ol->csum_start;
+        h->csum_offset = ol->csum_offset;
+    }
+    switch (ol->gso_type) {
+    case VHOST_DP_GSO_TCPV4:
+        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+        break;
+    case VHOST_DP_GSO_TCPV6:
+        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+        break;
+    case VHOST_DP_GSO_UDP:
+        h->gso_type = VIRTIO_NET_HDR_GSO_UDP;
+        break;
+    default:
+        return;
+    }
+    if (ol->gso_ecn) {
+        h->gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+    }
+    h->hdr_len = ol->hdr_len;
+    h->gso_size = ol->gso_size;
+}
+
+static void tap_hdr_to_offload(const struct virtio_net_hdr *h,
+                               VhostDpOffload *ol)
+{
+    memset(ol, 0, sizeof(*ol));
+    if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        ol->flags = VHOST_DP_OFFLOAD_NEEDS_CSUM;
+        ol->csum_start = h->csum_start;
+        ol->csum_offset = h->csum_offset;
+    } else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+        ol->flags = VHOST_DP_OFFLOAD_CSUM_VALID;
+    }
+    switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+        ol->gso_type = VHOST_DP_GSO_TCPV4;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        ol->gso_type = VHOST_DP_GSO_TCPV6;
+        break;
+    case VIRTIO_NET_HDR_GSO_UDP:
+        ol->gso_type = VHOST_DP_GSO_UDP;
+        break;
+    default:
+        return;
+    }
+    ol->gso_ecn = !!(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
+    ol->hdr_len = h->hdr_len;
+    ol->gso_size = h->gso_size;
+}
+
+/*
+ * io=uring
+ */
+
+static void tap_uring_post_rx(TapQueue *q, unsigned int slot)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+    /* the ring has room for every slot, see tap_queue_open() */
+    assert(sqe);
+    q->rx[slot].iov[1].iov_len = TAP_FRAME_MAX;
+    io_uring_prep_readv(sqe, q->fd, q->rx[slot].iov, 2, 0);
+    io_uring_sqe_set_data64(sqe, slot);
+    q->submit_pending = true;
+}
+
+static void tap_uring_submit(TapQueue *q)
+{
+    if (q->submit_pending) {
+        int r = io_uring_submit(&q->ring);
+
+        if (r < 0 && r != -EAGAIN && r != -EBUSY) {
+            q->errors++;
+        }
+        q->submit_pending = false;
+    }
+}
+
+/* Reap completions: free TX slots, queue received frames */
+static void tap_uring_reap(TapQueue *q)
+{
+    struct io_uring_cqe *cqe;
+    unsigned int head, n = 0;
+
+    io_uring_for_each_cqe(&q->ring, head, cqe) {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        unsigned int slot = ud & 0xffff;
+
+        n++;
+        if (ud & TAP_UD_TX) {
+            if (cqe->res < 0) {
+                q->errors++;
+            }
+            q->tx_free[q->tx_nfree++] = slot;
+            continue;
+        }
+        if (cqe->res < (int)TAP_HDR_LEN) {
+            /* an error or a runt: post the buffer again */
+            q->errors += cqe->res < 0;
+            tap_uring_post_rx(q, slot);
+            continue;
+        }
+        q->rx[slot].len = cqe->res - TAP_HDR_LEN;
+        q->ready[(q->ready_first + q->ready_count) % TAP_RX_SLOTS] = slot;
+        q->ready_count++;
+    }
+    io_uring_cq_advance(&q->ring, n);
+}
+
+static unsigned int tap_uring_tx_burst(VhostDpDriverQueue *dq,
+                                       const VhostDpPkt *pkts,
+                                       unsigned int n)
+{
+    TapQueue *q = container_of(dq, TapQueue, dq);
+    unsigned int i;
+
+    tap_uring_reap(q);
+    for (i = 0; i < n && q->tx_nfree; i++) {
+        const VhostDpPkt *p = &pkts[i];
+        unsigned int slot = q->tx_free[--q->tx_nfree];
+        TapSlot *s = &q->tx[slot];
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+        assert(sqe);
+        tap_hdr_from_offload(&s->hdr, &p->ol);
+        s->iov[1].iov_len = iov_to_buf(p->iov, p->iov_cnt, 0,
+                                       s->iov[1].iov_base, TAP_FRAME_MAX);
+        io_uring_prep_writev(sqe, q->fd, s->iov, 2, 0);
+        io_uring_sqe_set_data64(sqe, TAP_UD_TX | slot);
+        q->submit_pending = true;
+    }
+    tap_uring_submit(q);
+    return i;
+}
+
+static unsigned int tap_uring_rx_burst(VhostDpDriverQueue *dq,
+                                       VhostDpPkt *pkts, unsigned int n)
+{
+    TapQueue *q = container_of(dq, TapQueue, dq);
+    unsigned int i;
+
+    tap_uring_reap(q);
+    tap_uring_submit(q);
+    for (i = 0; i < n && q->handed < q->ready_count; i++, q->handed++) {
+        unsigned int slot = q->ready[(q->ready_first + q->handed) %
+                                     TAP_RX_SLOTS];
+        TapSlot *s = &q->rx[slot];
+
+        s->iov[1].iov_len = s->len;
+        pkts[i] = (VhostDpPkt) {
+            .iov = &s->iov[1],
+            .iov_cnt = 1,
+            .len = s->len,
+            .priv = slot,
+        };
+        tap_hdr_to_offload(&s->hdr, &pkts[i].ol);
+    }
+    return i;
+}
+
+static void tap_uring_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+                                 unsigned int n)
+{
+    TapQueue *q = container_of(dq, TapQueue, dq);
+
+    for (unsigned int i = 0; i < n; i++) {
+        tap_uring_post_rx(q, pkts[i].priv);
+    }
+    assert(n <= q->handed);
+    q->ready_first = (q->ready_first + n) % TAP_RX_SLOTS;
+    q->ready_count -= n;
+    q->handed -= n;
+    tap_uring_submit(q);
+}
+
+static const VhostDpFastOps tap_uring_ops = {
+    .tx_burst = tap_uring_tx_burst,
+    .rx_burst = tap_uring_rx_burst,
+    .rx_release = tap_uring_rx_release,
+};
+
+/*
+ * io=syscalls
+ */
+
+static unsigned int tap_sys_tx_burst(VhostDpDriverQueue *dq,
+                                     const VhostDpPkt *pkts, unsigned int n)
+{
+    TapQueue *q = container_of(dq, TapQueue, dq);
+    struct iovec *iov = q->tx_iov;
+    struct virtio_net_hdr hdr;
+    unsigned int i;
+
+    for (i = 0; i < n; i++) {
+        const VhostDpPkt *p = &pkts[i];
+        ssize_t r;
+
+        if (p->iov_cnt > IOV_MAX) {
+            q->errors++;        /* more pieces than writev takes: drop */
+            continue;
+        }
+        tap_hdr_from_offload(&hdr, &p->ol);
+        iov[0].iov_base = &hdr;
+        iov[0].iov_len = sizeof(hdr);
+        memcpy(&iov[1], p->iov, p->iov_cnt * sizeof(iov[0]));
+        r = writev(q->fd, iov, p->iov_cnt + 1);
+        if (r < 0) {
+            if (errno == EAGAIN) {
+                break;          /* wait for the fd to be writable */
+            }
+            q->errors++;        /* the frame is dropped */
+        }
+    }
+    return i;
+}
+
+static unsigned int tap_sys_rx_burst(VhostDpDriverQueue *dq,
+                                     VhostDpPkt *pkts, unsigned int n)
+{
+    TapQueue *q = container_of(dq, TapQueue, dq);
+    unsigned int i;
+
+    /* the engine releases every frame before asking for more */
+    for (i = 0; i < n; i++) {
+        unsigned int slot = q->rx_next % TAP_RX_SLOTS;
+        TapSlot *s = &q->rx[slot];
+        ssize_t r;
+
+        s->iov[1].iov_len = TAP_FRAME_MAX;
+        r = readv(q->fd, s->iov, 2);
+        if (r < (ssize_t)TAP_HDR_LEN) {
+            if (r < 0 && errno != EAGAIN) {
+                q->errors++;
+            }
+            if (r < 0) {
+                break;
+            }
+            continue;
+        }
+        q->rx_next++;
+        s->iov[1].iov_len = r - TAP_HDR_LEN;
+        pkts[i] = (VhostDpPkt) {
+            .iov = &s->iov[1],
+            .iov_cnt = 1,
+            .len = r - TAP_HDR_LEN,
+            .priv = slot,
+        };
+        tap_hdr_to_offload(&s->hdr, &pkts[i].ol);
+    }
+    return i;
+}
+
+static const VhostDpFastOps tap_sys_ops = {
+    .tx_burst = tap_sys_tx_burst,
+    .rx_burst = tap_sys_rx_burst,
+};
+
+/*
+ * Queues
+ */
+
+static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
+                                          unsigned int index,
+                                          AioContext *ctx, Error **errp)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(drv);
+    TapQueue *q;
+    size_t slot_size = TAP_FRAME_MAX;
+    int r;
+
+    assert(index < tap->nfds && !tap->open[index]);
+    q = g_new0(TapQueue, 1);
+    q->tap = tap;
+    q->index = index;
+    q->fd = tap->tapfds[index];
+    q->uring = tap->io == VHOST_DP_TAP_IO_URING;
+    q->mem = qemu_memalign(4096, (TAP_RX_SLOTS + TAP_TX_SLOTS) * slot_size);
+    for (unsigned int i = 0; i < TAP_RX_SLOTS; i++) {
+        q->rx[i].iov[0] = (struct iovec) { &q->rx[i].hdr, TAP_HDR_LEN };
+        q->rx[i].iov[1].iov_base = q->mem + i * slot_size;
+    }
+    for (unsigned int i = 0; i < TAP_TX_SLOTS; i++) {
+        q->tx[i].iov[0] = (struct iovec) { &q->tx[i].hdr, TAP_HDR_LEN };
+        q->tx[i].iov[1].iov_base = q->mem + (TAP_RX_SLOTS + i) * slot_size;
+        q->tx_free[q->tx_nfree++] = i;
+    }
+
+    if (q->uring) {
+        /* room for every RX and TX slot at once: get_sqe never fails */
+        r = io_uring_queue_init(TAP_RX_SLOTS + TAP_TX_SLOTS, &q->ring, 0);
+        if (r < 0) {
+            error_setg_errno(errp, -r, "vhost-dp-tap: io_uring set-up failed"
+                             " (use io=syscalls)");
+            qemu_vfree(q->mem);
+            g_free(q);
+            return NULL;
+        }
+        for (unsigned int i = 0; i < TAP_RX_SLOTS; i++) {
+            tap_uring_post_rx(q, i);
+        }
+        tap_uring_submit(q);
+        q->dq.ops = &tap_uring_ops;
+        q->dq.fd = q->ring.ring_fd;
+        q->dq.tx_wait_writable = false;
+    } else {
+        q->dq.ops = &tap_sys_ops;
+        q->dq.fd = q->fd;
+        q->dq.tx_wait_writable = true;
+    }
+    tap->open[index] = q;
+    trace_vhost_dp_tap_open_queue(tap, index, q->fd, q->uring);
+    return &q->dq;
+}
+
+static void tap_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(drv);
+    TapQueue *q = container_of(dq, TapQueue, dq);
+
+    if (q->uring) {
+        /* cancels the posted reads; nothing else uses q->mem then */
+        io_uring_queue_exit(&q->ring);
+    }
+    tap->open[q->index] = NULL;
+    qemu_vfree(q->mem);
+    g_free(q);
+}
+
+static void tap_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(drv);
+    uint32_t ol = VHOST_DP_CAP_CSUM | VHOST_DP_CAP_TSO4 | VHOST_DP_CAP_TSO6 |
+                  VHOST_DP_CAP_ECN;
+
+    caps->max_queues = tap->nfds;
+    caps->tx_offloads = tap->vnet_hdr ? ol : 0;
+    caps->rx_offloads = tap->vnet_hdr ? ol : 0;
+}
+
+static void tap_set_rx_offloads(VhostDpDriver *drv, uint32_t rx)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(drv);
+
+    if (!tap->vnet_hdr) {
+        return;
+    }
+    for (int i = 0; i < tap->nfds; i++) {
+        tap_fd_set_offload(tap->tapfds[i], !!(rx & VHOST_DP_CAP_CSUM),
+                           !!(rx & VHOST_DP_CAP_TSO4),
+                           !!(rx & VHOST_DP_CAP_TSO6),
+                           !!(rx & VHOST_DP_CAP_ECN), 0, 0, 0);
+    }
+}
+
+/* Take a descriptor passed by the management layer (a number or name) */
+static int tap_get_fd(const char *str, Error **errp)
+{
+    int fd = monitor_fd_param(monitor_cur(), str, errp);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (!g_unix_set_fd_nonblocking(fd, true, NULL)) {
+        error_setg_errno(errp, errno, "vhost-dp-tap: cannot use fd %s", str);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool tap_complete(VhostDpDriver *drv, Error **errp)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(drv);
+    int nsrc = !!tap->ifname + !!tap->fd + !!tap->fds;
+    int vnet_hdr = tap->vnet_hdr;
+    int n;
+
+    if (nsrc != 1) {
+        error_setg(errp, "vhost-dp-tap: give exactly one of ifname, fd and "
+                   "fds");
+        return false;
+    }
+    if (tap->fds) {
+        n = 0;
+        for (strList *l = tap->fds; l; l = l->next) {
+            n++;
+        }
+        if (tap->queues && tap->queues != n) {
+            error_setg(errp, "vhost-dp-tap: queues=%u but %d fds",
+                       tap->queues, n);
+            return false;
+        }
+    } else {
+        n = tap->fd ? 1 : (tap->queues ? tap->queues : 1);
+        if (tap->fd && tap->queues > 1) {
+            error_setg(errp, "vhost-dp-tap: fd gives one queue; use fds for "
+                       "queues=%u", tap->queues);
+            return false;
+        }
+    }
+    if (n < 1 || n > TAP_MAX_QUEUES) {
+        error_setg(errp, "vhost-dp-tap: queues must be 1 to %d",
+                   TAP_MAX_QUEUES);
+        return false;
+    }
+
+    tap->tapfds = g_new(int, n);
+    for (tap->nfds = 0; tap->nfds < n; tap->nfds++) {
+        int fd;
+
+        if (tap->ifname) {
+            char ifname[IFNAMSIZ];
+
+            pstrcpy(ifname, sizeof(ifname), tap->ifname);
+            fd = tap_open(ifname, sizeof(ifname), &vnet_hdr, tap->vnet_hdr,
+                          n > 1, errp);
+            if (fd >= 0 && !g_unix_set_fd_nonblocking(fd, true, NULL)) {
+                close(fd);
+                fd = -1;
+                error_setg_errno(errp, errno, "vhost-dp-tap: %s",
+                                 tap->ifname);
+            }
+        } else {
+            strList *l = tap->fds;
+
+            for (int k = 0; l && k < tap->nfds; k++) {
+                l = l->next;
+            }
+            fd = tap_get_fd(tap->fd ? tap->fd : l->value, errp);
+            if (fd >= 0 && tap->vnet_hdr && tap_probe_vnet_hdr(fd, NULL) != 1) {
+                error_setg(errp, "vhost-dp-tap: fd %s has no vnet header "
+                           "(IFF_VNET_HDR); use vnet-hdr=off",
+                           tap->fd ? tap->fd : l->value);
+                close(fd);
+                fd = -1;
+            }
+        }
+        if (fd < 0) {
+            goto fail;
+        }
+        tap->tapfds[tap->nfds] = fd;
+        if (tap->vnet_hdr) {
+            tap_fd_set_vnet_hdr_len(fd, TAP_HDR_LEN);
+            /* nothing but plain frames until the guest accepts offloads */
+            tap_fd_set_offload(fd, 0, 0, 0, 0, 0, 0, 0);
+        }
+    }
+    return true;
+
+fail:
+    while (tap->nfds > 0) {
+        close(tap->tapfds[--tap->nfds]);
+    }
+    g_clear_pointer(&tap->tapfds, g_free);
+    return false;
+}
+
+static void tap_finalize(Object *obj)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(obj);
+
+    for (int i = 0; i < tap->nfds; i++) {
+        close(tap->tapfds[i]);
+    }
+    g_free(tap->tapfds);
+    g_free(tap->ifname);
+    g_free(tap->fd);
+    qapi_free_strList(tap->fds);
+}
+
+/*
+ * Properties: they only take effect when the object is created
+ */
+
+static bool tap_check_settable(Object *obj, Error **errp)
+{
+    if (VHOST_DP_TAP(obj)->tapfds) {
+        error_setg(errp, "cannot change property value of '%s' once it is "
+                   "created", object_get_canonical_path_component(obj));
+        return false;
+    }
+    return true;
+}
+
+static char *tap_get_ifname(Object *obj, Error **errp)
+{
+    return g_strdup(VHOST_DP_TAP(obj)->ifname);
+}
+
+static void tap_set_ifname(Object *obj, const char *value, Error **errp)
+{
+    if (tap_check_settable(obj, errp)) {
+        g_free(VHOST_DP_TAP(obj)->ifname);
+        VHOST_DP_TAP(obj)->ifname = g_strdup(value);
+    }
+}
+
+static char *tap_get_fdstr(Object *obj, Error **errp)
+{
+    return g_strdup(VHOST_DP_TAP(obj)->fd);
+}
+
+static void tap_set_fdstr(Object *obj, const char *value, Error **errp)
+{
+    if (tap_check_settable(obj, errp)) {
+        g_free(VHOST_DP_TAP(obj)->fd);
+        VHOST_DP_TAP(obj)->fd = g_strdup(value);
+    }
+}
+
+static void tap_get_fds(Object *obj, Visitor *v, const char *name,
+                        void *opaque, Error **errp)
+{
+    strList *fds = VHOST_DP_TAP(obj)->fds;
+
+    visit_type_strList(v, name, &fds, errp);
+}
+
+static void tap_set_fds(Object *obj, Visitor *v, const char *name,
+                        void *opaque, Error **errp)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(obj);
+    strList *fds;
+
+    if (!tap_check_settable(obj, errp) ||
+        !visit_type_strList(v, name, &fds, errp)) {
+        return;
+    }
+    qapi_free_strList(tap->fds);
+    tap->fds = fds;
+}
+
+static void tap_get_queues(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    uint32_t value = VHOST_DP_TAP(obj)->queues;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void tap_set_queues(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    uint32_t value;
+
+    if (tap_check_settable(obj, errp) &&
+        visit_type_uint32(v, name, &value, errp)) {
+        VHOST_DP_TAP(obj)->queues = value;
+    }
+}
+
+static bool tap_get_vnet_hdr(Object *obj, Error **errp)
+{
+    return VHOST_DP_TAP(obj)->vnet_hdr;
+}
+
+static void tap_set_vnet_hdr(Object *obj, bool value, Error **errp)
+{
+    if (tap_check_settable(obj, errp)) {
+        VHOST_DP_TAP(obj)->vnet_hdr = value;
+    }
+}
+
+static int tap_get_io(Object *obj, Error **errp)
+{
+    return VHOST_DP_TAP(obj)->io;
+}
+
+static void tap_set_io(Object *obj, int value, Error **errp)
+{
+    if (tap_check_settable(obj, errp)) {
+        VHOST_DP_TAP(obj)->io = value;
+    }
+}
+
+static void tap_instance_init(Object *obj)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(obj);
+
+    tap->vnet_hdr = true;
+    tap->io = VHOST_DP_TAP_IO_URING;
+}
+
+static void tap_class_init(ObjectClass *oc, void *data)
+{
+    VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
+
+    dc->complete = tap_complete;
+    dc->get_caps = tap_get_caps;
+    dc->open_queue = tap_open_queue;
+    dc->close_queue = tap_close_queue;
+    dc->set_rx_offloads = tap_set_rx_offloads;
+
+    object_class_property_add_str(oc, "ifname", tap_get_ifname,
+                                  tap_set_ifname);
+    object_class_property_set_description(oc, "ifname",
+        "TAP interface to create or attach to");
+    object_class_property_add_str(oc, "fd", tap_get_fdstr, tap_set_fdstr);
+    object_class_property_set_description(oc, "fd",
+        "An open TAP file descriptor (number or name), for one queue");
+    object_class_property_add(oc, "fds", "strList", tap_get_fds,
+                              tap_set_fds, NULL, NULL);
+    object_class_property_set_description(oc, "fds",
+        "Open TAP file descriptors (numbers or names), one per queue");
+    object_class_property_add(oc, "queues", "uint32", tap_get_queues,
+                              tap_set_queues, NULL, NULL);
+    object_class_property_set_description(oc, "queues",
+        "Number of TAP queues to open with ifname (IFF_MULTI_QUEUE)");
+    object_class_property_add_bool(oc, "vnet-hdr", tap_get_vnet_hdr,
+                                   tap_set_vnet_hdr);
+    object_class_property_set_description(oc, "vnet-hdr",
+        "Use the TAP's virtio-net header, for checksum and TSO offloads");
+    object_class_property_add_enum(oc, "io", "VhostDpTapIo",
+                                   &VhostDpTapIo_lookup, tap_get_io,
+                                   tap_set_io);
+    object_class_property_set_description(oc, "io",
+        "How frames are moved: uring (batched io_uring) or syscalls");
+}
+
+static const TypeInfo tap_info = {
+    .name = TYPE_VHOST_DP_TAP,
+    .parent = TYPE_VHOST_DP_DRIVER,
+    .instance_size = sizeof(VhostDpTap),
+    .instance_init = tap_instance_init,
+    .instance_finalize = tap_finalize,
+    .class_init = tap_class_init,
+};
+
+static void tap_register_types(void)
+{
+    type_register_static(&tap_info);
+}
+
+type_init(tap_register_types);
