@@ -52,9 +52,33 @@ else
         mv "$tree.tmp" "$tree"
     fi
 fi
-ln -sfn "$tree" "$build/qemu-src"
 
 state=$tree/.vhost-dp
+
+# Before touching a tree that has none of the series yet, check that the
+# patches apply, on a scratch copy of the files they change.
+if [ ! -s "$state/applied/series" ]; then
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    for p in $(grep -v '^#' "$repo/patches/series"); do
+        sed -n 's|^+++ b/||p' "$repo/patches/$p"
+    done | sort -u | while read -r f; do
+        if [ -f "$tree/$f" ]; then
+            mkdir -p "$scratch/$(dirname "$f")"
+            cp "$tree/$f" "$scratch/$f"
+        fi
+    done
+    for p in $(grep -v '^#' "$repo/patches/series"); do
+        if ! (cd "$scratch" &&
+              patch -p1 -s -f --no-backup-if-mismatch < "$repo/patches/$p" \
+              >/dev/null 2>&1) &&
+           ! (cd "$tree" &&
+              patch -p1 -R -s -f --dry-run < "$repo/patches/$p" \
+              >/dev/null 2>&1); then
+            vdp_die "patch $p does not apply to $tree; the tree is unchanged"
+        fi
+    done
+fi
 mkdir -p "$state/applied"
 
 # 1. The overlay: symlink every file of the series into the tree.
@@ -112,4 +136,5 @@ for ((i = keep; i < ${#want[@]}; i++)); do
     printf '%s\n' "${want[@]:0:$((i + 1))}" > "$state/applied/series"
 done
 "$here/maintainers.sh" "$tree"
+ln -sfn "$tree" "$build/qemu-src"
 echo "$tree"

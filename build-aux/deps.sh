@@ -19,7 +19,7 @@ build_pkgs=(
     libslirp-dev liburing-dev
 )
 run_pkgs=(
-    seabios qemu-system-data iproute2 procps
+    seabios qemu-system-data ipxe-qemu iproute2 procps iperf3
 )
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
@@ -46,10 +46,13 @@ apt_get() {
 }
 if [ ${#missing[@]} -gt 0 ]; then
     vdp_say "installing: ${missing[*]}"
-    apt_get install "${missing[@]}"
+    apt_get install "${missing[@]}" ||
+        vdp_die "could not install ${missing[*]} from the Debian package" \
+                "registry (see above)"
 fi
 if ! meson_ok; then
     vdp_say "installing meson from bookworm-backports"
-    apt_get install -t bookworm-backports meson
+    apt_get install -t bookworm-backports meson ||
+        vdp_die "could not install meson from bookworm-backports (see above)"
 fi
 meson_ok || vdp_die "meson >= 1.5 is needed, found $(meson --version 2>/dev/null || echo none)"

@@ -60,6 +60,7 @@ tree=$base_dir/qemu-$upstream
 if [ ! -f "$tree/.vhost-dp-base" ] ||
    ! grep -qx "version=$pick" "$tree/.vhost-dp-base"; then
     work=$(mktemp -d "$base_dir/fetch.XXXXXX")
+    chmod 755 "$work"       # apt's sandbox user writes the download there
     trap 'rm -rf "$work"' EXIT
     vdp_say "fetching qemu $pick source from Debian"
     (cd "$work" &&

@@ -20,3 +20,7 @@ done
     echo "vhost-dp: error: no bios-256k.bin: install Debian's seabios" >&2
     exit 1
 }
+[ -e "$dest/efi-virtio.rom" ] || {
+    echo "vhost-dp: error: no efi-virtio.rom: install Debian's ipxe-qemu" >&2
+    exit 1
+}

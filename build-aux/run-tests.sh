@@ -29,6 +29,15 @@ run_meson_test() {
     p=$(echo "$out" | grep -cE '^▶ [0-9]+/[0-9]+ .* OK *$')
     f=$(echo "$out" | grep -cE '^▶ [0-9]+/[0-9]+ .* (FAIL|ERROR|TIMEOUT) *$')
     s=$(echo "$out" | grep -cE '^▶ [0-9]+/[0-9]+ .* SKIP *$')
+    # subtests that never ran because the binary crashed count as failed
+    local gap
+    gap=$(echo "$out" |
+          sed -n 's/.*Too few tests run (expected \([0-9]*\), got \([0-9]*\)).*/\1 \2/p' |
+          head -n 1)
+    if [ -n "$gap" ]; then
+        set -- $gap
+        f=$((f + $1 - $2))
+    fi
     # a test binary that crashed or timed out has no subtest line for it
     if echo "$out" | grep -qE '^Fail: +[1-9]|^Timeout: +[1-9]'; then
         [ "$f" -gt 0 ] || f=1
