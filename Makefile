@@ -22,7 +22,7 @@ export CCACHE_BASEDIR := $(REPO)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: all deps build check check-qtest demo bench series series-check clean
+.PHONY: all deps build guest check demo bench series series-check clean
 
 all: build
 
@@ -42,10 +42,13 @@ build: deps
 	@ln -sfn qemu-build/qemu-system-x86_64 $(BUILD)/qemu-system-x86_64
 	@echo "vhost-dp: built $(BUILD)/qemu-system-x86_64"
 
-check: build
+guest: deps
+	@$(REPO)/tests/guest/build-image.sh > /dev/null
+
+check: build guest
 	@$(REPO)/build-aux/run-tests.sh
 
-demo: build
+demo: build guest
 	@$(REPO)/build-aux/demo.sh
 
 bench: build
