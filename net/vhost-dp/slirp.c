@@ -420,12 +420,16 @@ static bool sl_parse_fwd_addr(const char *str, struct in_addr *addr,
     return true;
 }
 
-/* hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport */
-static bool sl_add_hostfwd(SlQueue *q, const char *rule, Error **errp)
+/*
+ * hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport
+ * With @q NULL, only check the rule.
+ */
+static bool sl_add_hostfwd(VhostDpSlirp *sl, SlQueue *q, const char *rule,
+                           Error **errp)
 {
     g_autofree char *r = g_strdup(rule);
     char *p = r, *dash;
-    struct in_addr haddr, gaddr = q->sl->vdhcp;
+    struct in_addr haddr, gaddr = sl->vdhcp;
     int hport, gport, udp = 0;
 
     if (g_str_has_prefix(p, "tcp:")) {
@@ -450,7 +454,10 @@ static bool sl_add_hostfwd(SlQueue *q, const char *rule, Error **errp)
         return false;
     }
     if (gaddr.s_addr == INADDR_ANY) {
-        gaddr = q->sl->vdhcp;
+        gaddr = sl->vdhcp;
+    }
+    if (!q) {
+        return true;
     }
     if (slirp_add_hostfwd(q->slirp, udp, haddr, hport, gaddr, gport) < 0) {
         error_setg_errno(errp, errno, "hostfwd '%s': could not set up "
@@ -460,8 +467,9 @@ static bool sl_add_hostfwd(SlQueue *q, const char *rule, Error **errp)
     return true;
 }
 
-/* guestfwd=tcp:[guestaddr]:guestport-cmd:COMMAND */
-static bool sl_add_guestfwd(SlQueue *q, const char *rule, Error **errp)
+/* guestfwd=tcp:[guestaddr]:guestport-cmd:COMMAND; @q NULL: only check */
+static bool sl_add_guestfwd(VhostDpSlirp *sl, SlQueue *q, const char *rule,
+                            Error **errp)
 {
     g_autofree char *r = g_strdup(rule);
     char *p = r, *dash;
@@ -486,8 +494,11 @@ static bool sl_add_guestfwd(SlQueue *q, const char *rule, Error **errp)
         return false;
     }
     if (gaddr.s_addr == INADDR_ANY) {
-        gaddr.s_addr = (q->sl->vnetwork.s_addr & q->sl->vnetmask.s_addr) |
+        gaddr.s_addr = (sl->vnetwork.s_addr & sl->vnetmask.s_addr) |
                        htonl(0x64);
+    }
+    if (!q) {
+        return true;
     }
     if (slirp_add_exec(q->slirp, dash + 5, &gaddr, gport) < 0) {
         error_setg(errp, "guestfwd '%s': conflicting or invalid rule", rule);
@@ -527,10 +538,10 @@ static void sl_open_bh(void *opaque)
         return;
     }
     for (strList *l = sl->hostfwd; l && !err; l = l->next) {
-        sl_add_hostfwd(q, l->value, &err);
+        sl_add_hostfwd(sl, q, l->value, &err);
     }
     for (strList *l = sl->guestfwd; l && !err; l = l->next) {
-        sl_add_guestfwd(q, l->value, &err);
+        sl_add_guestfwd(sl, q, l->value, &err);
     }
     if (err) {
         error_propagate(&q->open_err, err);
@@ -669,6 +680,16 @@ static bool sl_complete(VhostDpDriver *drv, Error **errp)
         error_setg(errp, "vhost-dp-slirp: host, dhcpstart and dns must be "
                    "inside net");
         return false;
+    }
+    for (strList *l = sl->hostfwd; l; l = l->next) {
+        if (!sl_add_hostfwd(sl, NULL, l->value, errp)) {
+            return false;
+        }
+    }
+    for (strList *l = sl->guestfwd; l; l = l->next) {
+        if (!sl_add_guestfwd(sl, NULL, l->value, errp)) {
+            return false;
+        }
     }
     sl->complete = true;
     return true;

@@ -718,15 +718,42 @@ static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
     close(s);
 }
 
+/*
+ * Hot add and remove a second driver, netdev and device while the first
+ * device has traffic in flight on queue pair 0; every frame of it comes
+ * back intact.
+ */
 static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
 {
-    QVirtioPCIDevice *dev = obj;
-    QTestState *qts = dev->pdev->bus->qts;
+    QVirtioNet *net = obj;
+    QVirtioPCIDevice *dev = container_of(net->vdev, QVirtioPCIDevice, vdev);
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    enum { N = 64, LEN = 700 };
+    uint64_t rxbuf[N], txbuf[N];
+    uint32_t rxhead[N], head, len;
+    uint8_t frame[LEN], got[LEN];
 
     if (dev->pdev->bus->not_hotpluggable) {
         g_test_skip("pci bus does not support hotplug");
         return;
     }
+    for (int i = 0; i < N; i++) {
+        struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+        txbuf[i] = guest_alloc(alloc, DP_HDR_LEN + LEN);
+        dp_fill_frame(frame, LEN, 1000 + i);
+        qtest_memwrite(qts, txbuf[i], &hdr, DP_HDR_LEN);
+        qtest_memwrite(qts, txbuf[i] + DP_HDR_LEN, frame, LEN);
+        head = qvirtqueue_add(qts, tx, txbuf[i], DP_HDR_LEN + LEN, false,
+                              false);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+    }
+
     qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
                              "{'qom-type': 'iothread', 'id': 'hpio'}}");
     qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
@@ -743,6 +770,24 @@ static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
                              "{'id': 'hpnet'}}");
     qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
                              "{'id': 'hpdrv'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 'hpio'}}");
+
+    for (int i = 0; i < N; i++) {
+        uint32_t seq = 1000 + i;
+
+        g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+        g_assert_cmpuint(head, ==, rxhead[i]);
+        g_assert_cmpuint(len, ==, DP_HDR_LEN + LEN);
+        qtest_memread(qts, rxbuf[i] + DP_HDR_LEN, got, LEN);
+        dp_fill_frame(frame, LEN, seq);
+        g_assert(memcmp(got, frame, LEN) == 0);
+    }
+    for (int i = 0; i < N; i++) {
+        g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+        guest_free(alloc, rxbuf[i]);
+        guest_free(alloc, txbuf[i]);
+    }
 }
 
 /*
@@ -809,6 +854,34 @@ static void test_options(void)
     dp_expect_error(qts, "'nope' is not a vhostdp netdev",
                     "{'execute': 'query-vhost-dp', 'arguments': "
                     "{'id': 'nope'}}");
+    dp_expect_error(qts, "host, dhcpstart and dns must be inside net",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-slirp', 'id': 'sl9', 'net': '10.9.0.0/16', "
+                    "'host': '10.8.0.2'}}");
+    dp_expect_error(qts, "prefix length must be 1 to 30",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-slirp', 'id': 'sl9', 'net': '10.9.0.0/31'}}");
+    dp_expect_error(qts, "hostfwd 'tcp:1.2.3.4:99999-:22'",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-slirp', 'id': 'sl8', "
+                    "'hostfwd': ['tcp:1.2.3.4:99999-:22']}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'vhost-dp-slirp', 'id': 'sl0', "
+                             "'net': '10.9.0.0/24', 'hostfwd': "
+                             "['tcp:127.0.0.1:0-:22']}}");
+    dp_expect_error(qts, "serves 1 to 1 queue pairs",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'sl0', 'queues': 2}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'netdev_add', 'arguments': "
+                             "{'type': 'vhostdp', 'id': 'ns0', "
+                             "'driver': 'sl0', 'iothread': 'io1'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'netdev_del', 'arguments': "
+                             "{'id': 'ns0'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 'sl0'}}");
+    dp_expect_error(qts, "exactly one of ifname, fd and fds",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-tap', 'id': 'tp9'}}");
     dp_expect_error(qts, "frame-size must be between 60 and 65535",
                     "{'execute': 'object-add', 'arguments': {'qom-type': "
                     "'vhost-dp-loopback', 'id': 'lb9', 'frame-size': 10}}");
@@ -870,7 +943,7 @@ static void register_vhost_dp_test(void)
         qos_add_test(bad[i].name, "virtio-net", test_bad_ring, &opts);
     }
     opts.arg = NULL;
-    qos_add_test("vhost-dp/hotplug", "virtio-net-pci", test_hotplug, &opts);
+    qos_add_test("vhost-dp/hotplug", "virtio-net", test_hotplug, &opts);
 
     opts.before = dp_before_tap;
     opts.edge.extra_device_opts = NULL;
