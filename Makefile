@@ -52,6 +52,7 @@ demo: build guest
 	@$(REPO)/build-aux/demo.sh
 
 bench: build
+	@$(REPO)/build-aux/deps.sh bench
 	@$(REPO)/tests/bench/run.sh
 
 series: deps

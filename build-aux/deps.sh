@@ -4,7 +4,7 @@
 # Install what building and testing vhost-dp needs, from Debian's packages.
 # Unattended and idempotent; quick when everything is present.
 #
-# Usage: deps.sh [build|run|all]   (default: all)
+# Usage: deps.sh [bench]   (bench: also what make bench needs)
 
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +22,12 @@ run_pkgs=(
     seabios qemu-system-data ipxe-qemu iproute2 procps iperf3
 )
 
+bench_pkgs=(
+    dpdk-dev python3-matplotlib
+)
+
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
+[ "${1:-}" != bench ] || want+=("${bench_pkgs[@]}")
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed ||

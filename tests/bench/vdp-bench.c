@@ -97,7 +97,7 @@ static int qt_fd = -1, qmp_fd = -1;
 static uint8_t *ram;
 static uint64_t pool_next = POOL_BASE;
 static uint64_t features;
-static pid_t qemu_pid;
+static pid_t qemu_pid, during_pid;
 static char sock_path[108], qmp_path[108], mem_path[128];
 
 static void die(const char *fmt, ...)
@@ -318,6 +318,9 @@ typedef struct Config {
     const char *objects[16];
     int nobjects;
     const char *device_extra;
+    const char *qemu_extra;     /* more QEMU arguments, as shell words */
+    const char *post_start;     /* a command run once QEMU is up */
+    const char *during;         /* a command run during the measurement */
     const char *mode;           /* tx, rx, both */
     unsigned int size;          /* frame bytes, without the virtio header */
     unsigned int queues;
@@ -573,6 +576,9 @@ static void start_qemu(void)
         off += snprintf(cmd + off, sizeof(cmd) - off, " -object '%s'",
                         cfg.objects[i]);
     }
+    if (cfg.qemu_extra) {
+        off += snprintf(cmd + off, sizeof(cmd) - off, " %s", cfg.qemu_extra);
+    }
     off += snprintf(cmd + off, sizeof(cmd) - off,
         " -netdev '%s' -device virtio-net-pci,netdev=%s,disable-modern=on,"
         "disable-legacy=off,vectors=0,romfile=,addr=3,rx_queue_size=1024%s%s%s",
@@ -730,6 +736,9 @@ int main(int argc, char **argv)
         { "queues", required_argument, NULL, 'Q' },
         { "seconds", required_argument, NULL, 'S' },
         { "device-extra", required_argument, NULL, 'd' },
+        { "qemu-extra", required_argument, NULL, 'x' },
+        { "post-start", required_argument, NULL, 'p' },
+        { "during", required_argument, NULL, 'D' },
         { "no-check", no_argument, NULL, 'C' },
         { "quiet", no_argument, NULL, 'z' },
         { }
@@ -757,6 +766,9 @@ int main(int argc, char **argv)
         case 'Q': cfg.queues = atoi(optarg); break;
         case 'S': cfg.seconds = atof(optarg); break;
         case 'd': cfg.device_extra = optarg; break;
+        case 'x': cfg.qemu_extra = optarg; break;
+        case 'p': cfg.post_start = optarg; break;
+        case 'D': cfg.during = optarg; break;
         case 'C': cfg.check = false; break;
         case 'z': cfg.quiet = true; break;
         default: usage();
@@ -772,6 +784,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     start_qemu();
+    if (cfg.post_start && system(cfg.post_start) != 0) {
+        die("--post-start command failed: %s", cfg.post_start);
+    }
     setup_device();
     for (unsigned int i = 0; i < cfg.queues; i++) {
         if (do_rx) {
@@ -782,6 +797,14 @@ int main(int argc, char **argv)
         }
     }
 
+    if (cfg.during) {
+        during_pid = fork();
+        if (during_pid == 0) {
+            setpgid(0, 0);
+            execl("/bin/sh", "sh", "-c", cfg.during, NULL);
+            _exit(127);
+        }
+    }
     start = now();
     end = start + cfg.warmup + cfg.seconds;
     n0 = 0;
@@ -808,6 +831,11 @@ int main(int argc, char **argv)
     }
     elapsed = now() - start;
     n1 = read_threads(t1, 64);
+    if (during_pid > 0) {
+        kill(-during_pid, SIGTERM);
+        kill(during_pid, SIGTERM);
+        waitpid(during_pid, NULL, 0);
+    }
 
     for (unsigned int i = 0; i < cfg.queues; i++) {
         tx += txq[i].done;

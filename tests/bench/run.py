@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The benchmark: vdp-bench (a guest-less virtio-net driver, see
+# vdp-bench.c) against each backend, in one run on one machine:
+#
+#   tap         QEMU's userspace path, -netdev tap,vhost=off (the baseline)
+#   dp-tap      -netdev vhostdp with vhost-dp-tap
+#   vhost-user  -netdev vhost-user to DPDK's testpmd vhost PMD (--no-huge):
+#               rxonly sinks what the guest sends, txonly is the source
+#   dp-lb       -netdev vhostdp with vhost-dp-loopback: mode=sink for TX,
+#               mode=source for RX (the engine alone)
+#
+# TAP sinks and sources are real: the TAP's host side is up in a network
+# namespace made here, where the kernel takes what the guest sends, and
+# pktgen (AF_PACKET, sendmmsg batches) sends what the guest receives.
+#
+# Prints a table of medians over RUNS runs with the spread and the ratio
+# to the baseline, writes build/bench/results.csv and results.png.
+#
+# Environment: RUNS (default 3), SECONDS_PER_RUN (3), CASES (a regular
+# expression selecting cases by name).
+
+import csv
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BUILD = os.path.join(REPO, "build")
+OUT = os.path.join(BUILD, "bench")
+BENCH = os.path.join(BUILD, "vdp-bench")
+PKTGEN = os.path.join(BUILD, "pktgen")
+RUNS = int(os.environ.get("RUNS", "3"))
+SECS = os.environ.get("SECONDS_PER_RUN", "3")
+
+
+def sh(cmd, check=True):
+    return subprocess.run(cmd, shell=True, check=check, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def parse(line):
+    r = {}
+    for kv in line.split():
+        k, _, v = kv.partition("=")
+        try:
+            r[k] = float(v)
+        except ValueError:
+            r[k] = v
+    return r
+
+
+class Case:
+    def __init__(self, backend, direction, size, tso=False, queues=1):
+        self.backend = backend
+        self.dir = direction
+        self.size = size
+        self.tso = tso
+        self.queues = queues
+        label = "tso64k" if tso else str(size)
+        self.name = f"{backend} {direction} {label}" + \
+                    (f" {queues}q" if queues > 1 else "")
+
+    def key(self):
+        return (self.dir, self.size, self.tso, self.queues)
+
+    def run_once(self):
+        pid = os.getpid()
+        ns, ifn = f"vdpb{pid}", f"vdpb{pid}"
+        args = [BENCH, "--quiet", "--qemu",
+                os.path.join(BUILD, "qemu-system-x86_64"),
+                "--seconds", SECS, "--mode", self.dir,
+                "--size", str(self.size), "--queues", str(self.queues),
+                "--no-check"]
+        if self.tso:
+            args.append("--tso")
+        cleanup = []
+        iothreads = " ".join(f"--object iothread,id=io{i}"
+                             for i in range(self.queues)).split()
+        iolist = ",".join(f"iothreads.{i}=io{i}" for i in range(self.queues))
+        try:
+            if self.backend in ("tap", "dp-tap"):
+                sh(f"ip netns add {ns}")
+                cleanup.append(f"ip netns del {ns}")
+                if self.backend == "tap":
+                    args += ["--netdev",
+                             f"tap,id=bn0,ifname={ifn},script=no,"
+                             f"downscript=no,vhost=off,queues={self.queues}"]
+                else:
+                    args += iothreads + [
+                        "--object", f"vhost-dp-tap,id=d0,ifname={ifn},"
+                                    f"queues={self.queues}",
+                        "--netdev", f"vhostdp,id=bn0,driver=d0,"
+                                    f"queues={self.queues},{iolist}"]
+                args += ["--post-start",
+                         f"ip link set {ifn} netns {ns} && "
+                         f"ip netns exec {ns} sysctl -qw "
+                         f"net.ipv6.conf.all.disable_ipv6=1 && "
+                         f"ip netns exec {ns} ip link set {ifn} up"]
+                if self.dir == "rx":
+                    args += ["--during",
+                             f"exec ip netns exec {ns} {PKTGEN} {ifn} "
+                             f"{self.size} 1000{' tso' if self.tso else ''}"]
+            elif self.backend == "dp-lb":
+                mode = "sink" if self.dir == "tx" else "source"
+                args += iothreads + [
+                    "--object", f"vhost-dp-loopback,id=d0,mode={mode},"
+                                f"frame-size={min(self.size, 65535)}",
+                    "--netdev", f"vhostdp,id=bn0,driver=d0,"
+                                f"queues={self.queues},{iolist}"]
+            elif self.backend == "vhost-user":
+                sock = os.path.join(OUT, f"vhost-{pid}.sock")
+                fwd = "rxonly" if self.dir == "tx" else "txonly"
+                tp = subprocess.Popen(
+                    f"sleep 3600 | exec dpdk-testpmd --no-huge --no-pci "
+                    f"-m 1024 -l 0-1 --file-prefix vdpb{pid} "
+                    f"--vdev 'net_vhost0,iface={sock},"
+                    f"queues={self.queues}' -- --forward-mode={fwd} "
+                    f"--txpkts={self.size} --nb-cores=1 "
+                    f"--rxq={self.queues} --txq={self.queues} -a",
+                    shell=True, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
+                cleanup.append(lambda: os.killpg(tp.pid, 15))
+                for _ in range(100):
+                    if os.path.exists(sock):
+                        break
+                    time.sleep(0.1)
+                args += ["--qemu-extra",
+                         f"-chardev socket,id=c0,path={sock}",
+                         "--netdev", f"vhost-user,id=bn0,chardev=c0,"
+                                     f"queues={self.queues}"]
+            r = subprocess.run(args, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=120)
+            lines = [x for x in r.stdout.splitlines()
+                     if x.startswith("mode=")]
+            if r.returncode or not lines:
+                raise RuntimeError(r.stderr.strip()[-500:])
+            return parse(lines[-1])
+        finally:
+            for c in reversed(cleanup):
+                try:
+                    c() if callable(c) else sh(c, check=False)
+                except Exception:
+                    pass
+
+
+def cases():
+    out = []
+    peers = ["tap", "dp-tap", "vhost-user", "dp-lb"]
+    for d in ("tx", "rx"):
+        for size in (64, 512, 1500):
+            for b in peers:
+                out.append(Case(b, d, size))
+        for b in ("tap", "dp-tap", "dp-lb"):
+            out.append(Case(b, d, 65535, tso=True))
+    for b in ("tap", "dp-tap", "dp-lb"):
+        out.append(Case(b, "tx", 64, queues=2))
+    out.append(Case("dp-lb", "rx", 64, queues=2))
+    sel = os.environ.get("CASES")
+    if sel:
+        out = [c for c in out if re.search(sel, c.name)]
+    return out
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    sh(f"cc -O2 -Wall -o {BENCH} {REPO}/tests/bench/vdp-bench.c")
+    sh(f"cc -O2 -Wall -o {PKTGEN} {REPO}/tests/bench/pktgen.c")
+    if os.geteuid() != 0:
+        sys.exit("vdp-bench: the TAP cases need root")
+    results = []
+    print(f"{'case':<28} {'Mpps':>8} {'Gb/s':>8} {'spread':>7} "
+          f"{'x tap':>6} {'IOThread':>9} {'pps/IO-cpu-s':>13}")
+    base = {}
+    for c in cases():
+        runs = []
+        for _ in range(RUNS):
+            try:
+                runs.append(c.run_once())
+            except Exception as e:
+                print(f"{c.name:<28} failed: {e}")
+                break
+        if not runs:
+            continue
+        pps = [r[f"{c.dir}_pps"] for r in runs]
+        gbps = [r[f"{c.dir}_gbps"] for r in runs]
+        io = [sum(v for k, v in r.items() if k.startswith("cpu[IO_"))
+              for r in runs]
+        med = statistics.median(pps)
+        spread = (max(pps) - min(pps)) / med * 100 if med else 0
+        iocpu = statistics.median(io)
+        if c.backend == "tap":
+            base[c.key()] = med
+        ratio = med / base[c.key()] if base.get(c.key()) else float("nan")
+        eff = med / iocpu if iocpu else float("nan")
+        print(f"{c.name:<28} {med / 1e6:8.3f} {statistics.median(gbps):8.2f}"
+              f" {spread:6.1f}% {ratio:6.2f} {iocpu:9.2f} {eff:13.0f}",
+              flush=True)
+        results.append(dict(case=c.name, backend=c.backend, dir=c.dir,
+                            size="tso64k" if c.tso else c.size,
+                            queues=c.queues, mpps=med / 1e6,
+                            gbps=statistics.median(gbps),
+                            spread_pct=spread, ratio_to_tap=ratio,
+                            iothread_cpu=iocpu, pps_per_io_cpu_s=eff,
+                            runs=len(runs)))
+    with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(results[0].keys()))
+        w.writeheader()
+        w.writerows(results)
+    plot(results)
+
+
+def plot(results):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(python3-matplotlib is missing: no plot)")
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    backends = ["tap", "dp-tap", "vhost-user", "dp-lb"]
+    colors = {"tap": "#999999", "dp-tap": "#1f77b4",
+              "vhost-user": "#ff7f0e", "dp-lb": "#2ca02c"}
+    for ax, d in zip(axes, ("tx", "rx")):
+        sizes = ["64", "512", "1500"]
+        for i, b in enumerate(backends):
+            vals = []
+            for s in sizes:
+                v = [r["mpps"] for r in results if r["backend"] == b and
+                     r["dir"] == d and str(r["size"]) == s and
+                     r["queues"] == 1]
+                vals.append(v[0] if v else 0)
+            ax.bar([x + i * 0.2 for x in range(len(sizes))], vals, 0.2,
+                   label=b, color=colors[b])
+        ax.set_xticks([x + 0.3 for x in range(len(sizes))])
+        ax.set_xticklabels([s + " B" for s in sizes])
+        ax.set_ylabel("Mpps")
+        ax.set_title("guest " + ("transmit" if d == "tx" else "receive") +
+                     ", 1 queue pair")
+        ax.legend()
+    fig.tight_layout()
+    path = os.path.join(OUT, "results.png")
+    fig.savefig(path, dpi=90)
+    print(f"(plot: {path})")
+
+
+if __name__ == "__main__":
+    main()
