@@ -1318,6 +1318,9 @@ static int dp_set_vring_enable(struct vhost_dev *dev, int enable)
 
     qatomic_set(&e->enabled, !!enable);
     trace_vhost_dp_set_vring_enable(e, enable);
+    if (e->dq->set_enabled) {
+        e->dq->set_enabled(e->dq, !!enable);
+    }
     if (enable && e->started) {
         aio_bh_schedule_oneshot(e->ctx, dp_run_bh, e);
     }

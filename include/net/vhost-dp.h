@@ -145,6 +145,10 @@ typedef struct VhostDpFastOps {
  *     engine also waits for @fd to become readable, or writable with
  *     @tx_wait_writable.
  * @tx_wait_writable: see @fd.
+ * @set_enabled: optional slow path, called under the BQL: the guest
+ *     turned this queue pair on or off (multiqueue).  A driver that shares
+ *     a device between queues (a multiqueue TAP) stops feeding a disabled
+ *     queue there.
  * @rx_poll: optional; a cheap, syscall-free check whether rx_burst would
  *     return frames.  With @rx_fd == -1 and @rx_poll set, the engine keeps
  *     polling the queue while it is started (see vhost-dataplane.rst).
@@ -156,6 +160,7 @@ struct VhostDpDriverQueue {
     int fd;
     bool tx_wait_writable;
     bool (*rx_poll)(VhostDpDriverQueue *dq);
+    void (*set_enabled)(VhostDpDriverQueue *dq, bool enabled);
     void *engine;
 };
 

@@ -379,6 +379,18 @@ static const VhostDpFastOps tap_sys_ops = {
  * Queues
  */
 
+static void tap_set_enabled(VhostDpDriverQueue *dq, bool enabled)
+{
+    TapQueue *q = container_of(dq, TapQueue, dq);
+
+    /* a multiqueue TAP must not queue frames for a disabled queue pair */
+    if (q->tap->nfds > 1 &&
+        (enabled ? tap_fd_enable(q->fd) : tap_fd_disable(q->fd)) < 0) {
+        warn_report("vhost-dp-tap: could not %s TAP queue %u",
+                    enabled ? "attach" : "detach", q->index);
+    }
+}
+
 static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
                                           unsigned int index,
                                           AioContext *ctx, Error **errp)
@@ -427,6 +439,7 @@ static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
         q->dq.fd = q->fd;
         q->dq.tx_wait_writable = true;
     }
+    q->dq.set_enabled = tap_set_enabled;
     tap->open[index] = q;
     trace_vhost_dp_tap_open_queue(tap, index, q->fd, q->uring);
     return &q->dq;

@@ -69,6 +69,14 @@ static void *dp_before_tap(GString *cmd_line, void *arg)
                         " -netdev vhostdp,id=hs0,driver=dpdrv0 ");
         return arg;
     }
+    if (!strcmp(io, "mq")) {
+        g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                               " -object vhost-dp-tap,id=dpdrv0,ifname=%s,"
+                               "queues=2 -netdev vhostdp,id=hs0,"
+                               "driver=dpdrv0,queues=2,iothread=dpio0 ",
+                               dp_tap_ifname);
+        return arg;
+    }
     g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
                            " -object vhost-dp-tap,id=dpdrv0,ifname=%s,io=%s"
                            " -netdev vhostdp,id=hs0,driver=dpdrv0,"
@@ -723,6 +731,86 @@ static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
  * device has traffic in flight on queue pair 0; every frame of it comes
  * back intact.
  */
+/*
+ * A multiqueue TAP with one queue pair enabled: every flow from the host
+ * reaches queue pair 0 (the TAP queue of the disabled pair is detached);
+ * with both enabled, traffic still flows.
+ */
+static void test_tap_mq(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    enum { N = 24, LEN = 200 };
+    uint64_t rxbuf[2][2 * N];
+    uint32_t head, len;
+    uint8_t frame[LEN];
+    unsigned int got = 0;
+    int s;
+
+    if (!dp_tap_ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    g_assert_cmpint(net->n_queues, ==, 5);
+    /* pair 0 gets buffers for both phases */
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < (p ? N : 2 * N); i++) {
+            rxbuf[p][i] = guest_alloc(alloc, DP_BUF_LEN);
+            head = qvirtqueue_add(qts, dp_rx(net, p), rxbuf[p][i],
+                                  DP_BUF_LEN, true, false);
+            qvirtqueue_kick(qts, net->vdev, dp_rx(net, p), head);
+        }
+    }
+    s = dp_tap_host_socket(false);
+
+    /* IPv4/UDP frames of N flows, so that the TAP would spread them */
+    memset(frame, 0, sizeof(frame));
+    memcpy(frame, "\x52\x54\x00\x12\x34\x56\x02\x00\x00\x00\x00\x07", 12);
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    stw_be_p(frame + 16, LEN - 14);
+    frame[22] = 64;
+    frame[23] = 17;
+    memcpy(frame + 26, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8);
+    stw_be_p(frame + 36, 9);
+    stw_be_p(frame + 38, LEN - 34);
+    for (int i = 0; i < N; i++) {
+        stw_be_p(frame + 34, 1000 + i * 7919);
+        g_assert_cmpint(send(s, frame, LEN, 0), ==, LEN);
+    }
+    /* all of them on queue pair 0 */
+    while (got < N && dp_wait_used(qts, dp_rx(net, 0), &head, &len,
+                                   3 * 1000 * 1000)) {
+        got += len == DP_HDR_LEN + LEN;
+    }
+    g_assert_cmpuint(got, ==, N);
+    g_assert_cmpuint(dp_used_idx(qts, dp_rx(net, 1)), ==, 0);
+
+    /* both pairs on: the frames still all arrive, on either */
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    for (int i = 0; i < N / 2; i++) {
+        stw_be_p(frame + 34, 3000 + i * 7919);
+        g_assert_cmpint(send(s, frame, LEN, 0), ==, LEN);
+    }
+    got = 0;
+    for (gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+         got < N / 2 && g_get_monotonic_time() < end;) {
+        bool any = false;
+
+        for (int p = 0; p < 2; p++) {
+            if (qvirtqueue_get_buf(qts, dp_rx(net, p), &head, &len)) {
+                got += len == DP_HDR_LEN + LEN;
+                any = true;
+            }
+        }
+        if (!any) {
+            g_usleep(500);
+        }
+    }
+    g_assert_cmpuint(got, ==, N / 2);
+    close(s);
+}
+
 static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioNet *net = obj;
@@ -955,6 +1043,10 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/tap/syscalls", "virtio-net", test_tap, &opts);
     qos_add_test("vhost-dp/tap/syscalls-offload", "virtio-net",
                  test_tap_offload, &opts);
+    opts.arg = (gpointer)"mq";
+    opts.edge.extra_device_opts = "mq=on";
+    qos_add_test("vhost-dp/tap/multiqueue", "virtio-net", test_tap_mq,
+                 &opts);
     qtest_add_func("/vhost-dp/options", test_options);
 }
 
