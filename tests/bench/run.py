@@ -56,7 +56,9 @@ def parse(line):
 
 
 class Case:
-    def __init__(self, backend, direction, size, tso=False, queues=1):
+    def __init__(self, backend, direction, size, tso=False, queues=1,
+                 io="syscalls"):
+        self.io = io
         self.backend = backend
         self.dir = direction
         self.size = size
@@ -64,7 +66,8 @@ class Case:
         self.queues = queues
         label = "tso64k" if tso else str(size)
         self.name = f"{backend} {direction} {label}" + \
-                    (f" {queues}q" if queues > 1 else "")
+                    (f" {queues}q" if queues > 1 else "") + \
+                    (f" io={io}" if io != "syscalls" else "")
 
     def key(self):
         return (self.dir, self.size, self.tso, self.queues)
@@ -94,7 +97,7 @@ class Case:
                 else:
                     args += iothreads + [
                         "--object", f"vhost-dp-tap,id=d0,ifname={ifn},"
-                                    f"queues={self.queues}",
+                                    f"queues={self.queues},io={self.io}",
                         "--netdev", f"vhostdp,id=bn0,driver=d0,"
                                     f"queues={self.queues},{iolist}"]
                 args += ["--post-start",
@@ -158,6 +161,8 @@ def cases():
                 out.append(Case(b, d, size))
         for b in ("tap", "dp-tap", "dp-lb"):
             out.append(Case(b, d, 65535, tso=True))
+    for d in ("tx", "rx"):
+        out.append(Case("dp-tap", d, 64, io="uring"))
     for b in ("tap", "dp-tap", "dp-lb"):
         out.append(Case(b, "tx", 64, queues=2))
     out.append(Case("dp-lb", "rx", 64, queues=2))
