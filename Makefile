@@ -32,7 +32,7 @@ deps:
 build: deps
 	@tree=$$($(REPO)/build-aux/assemble.sh) && \
 	$(REPO)/build-aux/configure.sh "$$tree"
-	@echo "vhost-dp: building QEMU (ninja -j$(NINJA_JOBS))"
+	@echo "vhost-dp: building QEMU as needed (ninja -j$(NINJA_JOBS))"
 	@cd $(QBUILD) && ninja -j$(NINJA_JOBS) qemu-system-x86_64 \
 	    tests/qtest/vhost-dp-test > ninja.log 2>&1 || \
 	    { grep -E -B2 -A8 'error|FAILED' ninja.log | head -60; \

@@ -8,6 +8,7 @@
 
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-echo "vhost-dp demo: a Debian guest on -object vhost-dp-slirp," \
-     "-netdev vhostdp (IOThread io0), -device virtio-net-pci"
+echo "vhost-dp demo: a guest (Debian's cloud kernel, a busybox initramfs)" \
+     "on -object vhost-dp-slirp, -netdev vhostdp (IOThread io0)," \
+     "-device virtio-net-pci; TCG unless VDP_ACCEL=kvm"
 exec /usr/bin/python3 "$repo/tests/guest/run-guest.py" slirp --demo

@@ -60,7 +60,8 @@ tree=$base_dir/qemu-$upstream
 if [ ! -f "$tree/.vhost-dp-base" ] ||
    ! grep -qx "version=$pick" "$tree/.vhost-dp-base"; then
     work=$(mktemp -d "$base_dir/fetch.XXXXXX")
-    chmod 755 "$work"       # apt's sandbox user writes the download there
+    # apt's sandbox user writes the download there
+    chown _apt "$work" 2>/dev/null || true
     trap 'rm -rf "$work"' EXIT
     vdp_say "fetching qemu $pick source from Debian"
     (cd "$work" &&

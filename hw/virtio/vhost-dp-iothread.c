@@ -975,7 +975,12 @@ static void dp_run(VhostDpEngine *e)
     bool tx_stall = false, rx_starved = false, again;
     DpMemTable *mt;
 
-    if (!e->running || !qatomic_read(&e->enabled)) {
+    if (!e->running) {
+        return;
+    }
+    if (!qatomic_read(&e->enabled)) {
+        /* a level-triggered driver fd would spin: enabling runs us again */
+        dp_fd_arm(e, false, false);
         return;
     }
     RCU_READ_LOCK_GUARD();

@@ -37,6 +37,10 @@ BENCH = os.path.join(BUILD, "vdp-bench")
 PKTGEN = os.path.join(BUILD, "pktgen")
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = os.environ.get("SECONDS_PER_RUN", "3")
+# the driver ("the guest") on one core, QEMU and testpmd's forwarding
+# core on the other: each backend gets the same two cores
+CPU_GUEST, CPU_QEMU = 0, (1 if os.cpu_count() > 1 else 0)
+CPUS = f"{CPU_GUEST},{CPU_QEMU}"
 
 
 def sh(cmd, check=True):
@@ -56,6 +60,7 @@ def parse(line):
 
 
 class Case:
+    seq = 0
     def __init__(self, backend, direction, size, tso=False, queues=1,
                  io="syscalls"):
         self.io = io
@@ -75,7 +80,8 @@ class Case:
     def run_once(self):
         pid = os.getpid()
         ns, ifn = f"vdpb{pid}", f"vdpb{pid}"
-        args = [BENCH, "--quiet", "--qemu",
+        Case.seq += 1
+        args = [BENCH, "--quiet", "--cpus", CPUS, "--qemu",
                 os.path.join(BUILD, "qemu-system-x86_64"),
                 "--seconds", SECS, "--mode", self.dir,
                 "--size", str(self.size), "--queues", str(self.queues),
@@ -117,18 +123,26 @@ class Case:
                     "--netdev", f"vhostdp,id=bn0,driver=d0,"
                                 f"queues={self.queues},{iolist}"]
             elif self.backend == "vhost-user":
-                sock = os.path.join(OUT, f"vhost-{pid}.sock")
+                sock = os.path.join(OUT, f"vhost-{pid}-{Case.seq}.sock")
                 fwd = "rxonly" if self.dir == "tx" else "txonly"
                 tp = subprocess.Popen(
                     f"sleep 3600 | exec dpdk-testpmd --no-huge --no-pci "
-                    f"-m 1024 -l 0-1 --file-prefix vdpb{pid} "
+                    f"-m 1024 -l {CPU_GUEST},{CPU_QEMU} "
+                    f"--file-prefix vdpb{pid}-{Case.seq} "
                     f"--vdev 'net_vhost0,iface={sock},"
                     f"queues={self.queues}' -- --forward-mode={fwd} "
                     f"--txpkts={self.size} --nb-cores=1 "
                     f"--rxq={self.queues} --txq={self.queues} -a",
                     shell=True, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL, start_new_session=True)
-                cleanup.append(lambda: os.killpg(tp.pid, 15))
+                def stop_testpmd():
+                    os.killpg(tp.pid, 15)
+                    try:
+                        tp.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(tp.pid, 9)
+                        tp.wait()
+                cleanup.append(stop_testpmd)
                 for _ in range(100):
                     if os.path.exists(sock):
                         break

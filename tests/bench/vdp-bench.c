@@ -17,7 +17,9 @@
  * Output: one line of key=value pairs per run.
  */
 
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -328,6 +330,7 @@ typedef struct Config {
     bool tso;
     bool check;
     bool quiet;
+    int cpu_guest, cpu_qemu;    /* -1: not pinned */
 } Config;
 
 static Config cfg = {
@@ -338,7 +341,23 @@ static Config cfg = {
     .seconds = 3,
     .warmup = 0.5,
     .check = true,
+    .cpu_guest = -1,
+    .cpu_qemu = -1,
 };
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+
+    if (cpu < 0) {
+        return;
+    }
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set)) {
+        die("cannot pin to CPU %d: %s", cpu, strerror(errno));
+    }
+}
 
 static Vq rxq[MAX_QP], txq[MAX_QP];
 
@@ -589,6 +608,7 @@ static void start_qemu(void)
     }
     qemu_pid = fork();
     if (qemu_pid == 0) {
+        pin(cfg.cpu_qemu);
         execl("/bin/sh", "sh", "-c", cmd, NULL);
         _exit(127);
     }
@@ -720,6 +740,8 @@ static void usage(void)
         "usage: vdp-bench --netdev STR [--object STR]... [--qemu PATH]\n"
         "         [--mode tx|rx|both] [--size BYTES] [--tso] [--queues N]\n"
         "         [--seconds S] [--device-extra STR] [--no-check]\n"
+        "         [--cpus GUEST,QEMU] [--qemu-extra STR]\n"
+        "         [--post-start CMD] [--during CMD]\n"
         "The netdev's id must be bn0.\n");
     exit(2);
 }
@@ -741,6 +763,7 @@ int main(int argc, char **argv)
         { "during", required_argument, NULL, 'D' },
         { "no-check", no_argument, NULL, 'C' },
         { "quiet", no_argument, NULL, 'z' },
+        { "cpus", required_argument, NULL, 'c' },
         { }
     };
     bool do_tx, do_rx, loop;
@@ -771,6 +794,11 @@ int main(int argc, char **argv)
         case 'D': cfg.during = optarg; break;
         case 'C': cfg.check = false; break;
         case 'z': cfg.quiet = true; break;
+        case 'c':
+            if (sscanf(optarg, "%d,%d", &cfg.cpu_guest, &cfg.cpu_qemu) != 2) {
+                usage();
+            }
+            break;
         default: usage();
         }
     }
@@ -782,6 +810,8 @@ int main(int argc, char **argv)
     do_rx = strcmp(cfg.mode, "tx") != 0;
     loop = !strcmp(cfg.mode, "both");
     signal(SIGPIPE, SIG_IGN);
+    /* the driver ("the guest") and QEMU each on a core of their own */
+    pin(cfg.cpu_guest);
 
     start_qemu();
     if (cfg.post_start && system(cfg.post_start) != 0) {

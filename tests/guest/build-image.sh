@@ -42,7 +42,7 @@ fetch() {
     local pkg=$1
     if ! ls "$cache/debs/${pkg}_"*.deb >/dev/null 2>&1; then
         vdp_say "downloading $pkg"
-        (cd "$cache/debs" && chmod 755 . &&
+        (cd "$cache/debs" && { chown _apt . 2>/dev/null || true; } &&
          apt-get "${VDP_APT_OPTS[@]}" -q download "$pkg" >&2) ||
             vdp_die "could not download $pkg"
     fi

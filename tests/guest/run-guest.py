@@ -73,9 +73,11 @@ class Qmp:
 
 
 def sh(cmd, check=True, **kw):
-    return subprocess.run(cmd, shell=True, check=check, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          **kw)
+    r = subprocess.run(cmd, shell=True, text=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, **kw)
+    if check and r.returncode:
+        raise RuntimeError(f"{cmd}: exit {r.returncode}: {r.stdout.strip()}")
+    return r
 
 
 class Guest:
@@ -158,7 +160,8 @@ class Guest:
 
     def tap_host_side(self):
         """Move the TAP QEMU made into our namespace and serve it there."""
-        ns = f"ip netns exec {self.ns}"
+        # nsenter, not "ip netns exec": that needs / to be a mount point
+        ns = f"nsenter --net=/run/netns/{self.ns}"
         sh(f"ip link set {self.ifname} netns {self.ns}")
         sh(f"{ns} ip link set lo up")
         sh(f"{ns} ip addr add {TAP_NET}.1/24 dev {self.ifname}")
@@ -174,7 +177,8 @@ class Guest:
         busybox = os.path.join(BUILD, "guest", "busybox")
         for cmd in ([busybox, "udhcpd", "-f", conf],
                     ["iperf3", "-s", "-B", f"{TAP_NET}.1", "-p", "5201"]):
-            p = subprocess.Popen(["ip", "netns", "exec", self.ns] + cmd,
+            p = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] +
+                                 cmd,
                                  stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
             self.cleanups.append(p.kill)
@@ -289,8 +293,8 @@ class Guest:
 
     def ping_guest(self):
         busybox = os.path.join(BUILD, "guest", "busybox")
-        r = sh(f"ip netns exec {self.ns} {busybox} ping -c 5 -i 0.2 -W 3 "
-               f"{self.guest_ip}", check=False)
+        r = sh(f"nsenter --net=/run/netns/{self.ns} {busybox} ping -c 5 "
+               f"-i 0.2 -W 3 {self.guest_ip}", check=False)
         last = r.stdout.strip().splitlines()[-1] if r.stdout else ""
         self.host(r.returncode == 0, f"host pings guest {self.guest_ip}: "
                                      f"{last}")
@@ -307,10 +311,10 @@ class Guest:
         for ok, text in self.results + self.host_results:
             print(f"{'PASS' if ok else 'FAIL'}: {self.mode}: {text}")
             failed += not ok
-        if not self.results:
+        if not self.results and not failed:
             print(f"FAIL: {self.mode}: the guest reported nothing")
             failed += 1
-        if self.demo or failed:
+        if (self.demo or failed) and self.boot_time:
             print(f"\n{self.mode}: guest run of {self.boot_time:.1f} s "
                   f"({getattr(self, 'accel', '?')})")
             for st in self.stats or []:
@@ -322,8 +326,9 @@ class Guest:
                           f"drops {q['tx-drops']}/{q['rx-drops']}, "
                           f"kicks {q['kicks']}, irqs {q['interrupts']}, "
                           f"ring errors {q['ring-errors']}")
-        if failed:
-            print(f"\n--- serial log tail ({self.work}/serial.log) ---")
+        if failed and self.serial:
+            print(f"\n--- {self.mode}: serial log tail "
+                  f"({self.work}/serial.log) ---")
             for line in self.serial[-30:]:
                 print("  " + line)
         return failed
