@@ -49,6 +49,7 @@
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/vhost-backend.h"
 #include "hw/virtio/vhost-dp.h"
+#include "net/vhost-dp-vnet.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "standard-headers/linux/virtio_net.h"
 #include "standard-headers/linux/vhost_types.h"
@@ -547,58 +548,6 @@ static void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
  * TX: guest to driver
  */
 
-static void dp_hdr_to_offload(const struct virtio_net_hdr *h,
-                              VhostDpOffload *ol)
-{
-    memset(ol, 0, sizeof(*ol));
-    if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-        ol->flags |= VHOST_DP_OFFLOAD_NEEDS_CSUM;
-        ol->csum_start = le16_to_cpu(h->csum_start);
-        ol->csum_offset = le16_to_cpu(h->csum_offset);
-    }
-    switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
-    case VIRTIO_NET_HDR_GSO_TCPV4:
-        ol->gso_type = VHOST_DP_GSO_TCPV4;
-        break;
-    case VIRTIO_NET_HDR_GSO_TCPV6:
-        ol->gso_type = VHOST_DP_GSO_TCPV6;
-        break;
-    case VIRTIO_NET_HDR_GSO_UDP:
-        ol->gso_type = VHOST_DP_GSO_UDP;
-        break;
-    default:
-        break;
-    }
-    if (ol->gso_type != VHOST_DP_GSO_NONE) {
-        ol->gso_ecn = !!(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
-        ol->hdr_len = le16_to_cpu(h->hdr_len);
-        ol->gso_size = le16_to_cpu(h->gso_size);
-    }
-}
-
-/* May the driver take a frame with this metadata? */
-static bool dp_tx_offload_ok(VhostDpEngine *e, const VhostDpOffload *ol)
-{
-    uint32_t caps = e->caps.tx_offloads;
-
-    if ((ol->flags & VHOST_DP_OFFLOAD_NEEDS_CSUM) &&
-        !(caps & VHOST_DP_CAP_CSUM)) {
-        return false;
-    }
-    switch (ol->gso_type) {
-    case VHOST_DP_GSO_NONE:
-        return true;
-    case VHOST_DP_GSO_TCPV4:
-        return (caps & VHOST_DP_CAP_TSO4) && ol->gso_size &&
-               (!ol->gso_ecn || (caps & VHOST_DP_CAP_ECN));
-    case VHOST_DP_GSO_TCPV6:
-        return (caps & VHOST_DP_CAP_TSO6) && ol->gso_size &&
-               (!ol->gso_ecn || (caps & VHOST_DP_CAP_ECN));
-    default:
-        return false;
-    }
-}
-
 /*
  * Move one burst from the TX vring to the driver.  Returns the number of
  * packets taken off the ring, and adds their bytes to *@bytes; sets
@@ -652,8 +601,8 @@ static unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
         }
         iov_to_buf(&e->tx_iov[first], iov_used - first, 0, &hdr,
                    e->hdr_len);
-        dp_hdr_to_offload(&hdr.hdr, &p->ol);
-        if (!dp_tx_offload_ok(e, &p->ol)) {
+        vhost_dp_vnet_to_offload(&hdr.hdr, &p->ol);
+        if (!vhost_dp_offload_allowed(&p->ol, e->caps.tx_offloads)) {
             e->st.tx_drops++;
             dp_vring_put(vr, head, 0);
             iov_used = first;
@@ -699,44 +648,14 @@ static bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
 {
     uint32_t ok = qatomic_read(&e->rx_offloads_ok);
 
-    memset(h, 0, sizeof(*h));
-    if (ol->flags & VHOST_DP_OFFLOAD_NEEDS_CSUM) {
-        if (!(ok & VHOST_DP_CAP_CSUM)) {
-            return false;
-        }
-        h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        h->csum_start = cpu_to_le16(ol->csum_start);
-        h->csum_offset = cpu_to_le16(ol->csum_offset);
-    } else if ((ol->flags & VHOST_DP_OFFLOAD_CSUM_VALID) &&
-               (ok & VHOST_DP_CAP_CSUM)) {
-        h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
-    }
-    switch (ol->gso_type) {
-    case VHOST_DP_GSO_NONE:
-        return true;
-    case VHOST_DP_GSO_TCPV4:
-        if (!(ok & VHOST_DP_CAP_TSO4)) {
-            return false;
-        }
-        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-        break;
-    case VHOST_DP_GSO_TCPV6:
-        if (!(ok & VHOST_DP_CAP_TSO6)) {
-            return false;
-        }
-        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
-        break;
-    default:
+    if (!vhost_dp_offload_allowed(ol, ok)) {
         return false;
     }
-    if (ol->gso_ecn) {
-        if (!(ok & VHOST_DP_CAP_ECN)) {
-            return false;
-        }
-        h->gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+    vhost_dp_vnet_from_offload(h, ol);
+    if (!(ok & VHOST_DP_CAP_CSUM)) {
+        /* a guest without GUEST_CSUM gets no DATA_VALID either */
+        h->flags = 0;
     }
-    h->hdr_len = cpu_to_le16(ol->hdr_len);
-    h->gso_size = cpu_to_le16(ol->gso_size);
     return true;
 }
 

@@ -90,6 +90,32 @@ typedef struct VhostDpPkt {
     uintptr_t priv;
 } VhostDpPkt;
 
+/**
+ * vhost_dp_offload_allowed: may a frame with @ol go where only the
+ * VHOST_DP_CAP_* offloads in @caps are understood?
+ */
+static inline bool vhost_dp_offload_allowed(const VhostDpOffload *ol,
+                                            uint32_t caps)
+{
+    if ((ol->flags & VHOST_DP_OFFLOAD_NEEDS_CSUM) &&
+        !(caps & VHOST_DP_CAP_CSUM)) {
+        return false;
+    }
+    if (ol->gso_ecn && !(caps & VHOST_DP_CAP_ECN)) {
+        return false;
+    }
+    switch (ol->gso_type) {
+    case VHOST_DP_GSO_NONE:
+        return true;
+    case VHOST_DP_GSO_TCPV4:
+        return (caps & VHOST_DP_CAP_TSO4) && ol->gso_size;
+    case VHOST_DP_GSO_TCPV6:
+        return (caps & VHOST_DP_CAP_TSO6) && ol->gso_size;
+    default:
+        return false;
+    }
+}
+
 typedef struct VhostDpDriverQueue VhostDpDriverQueue;
 
 /**

@@ -7,7 +7,8 @@
  *
  * -object vhost-dp-slirp,id=ID[,net=10.0.2.0/24][,host=10.0.2.2]
  *         [,dhcpstart=10.0.2.15][,dns=10.0.2.3][,restrict=off]
- *         [,hostfwd.0=tcp:127.0.0.1:2222-:22][,guestfwd.0=tcp:ADDR:PORT-cmd:CMD]
+ *         [,hostfwd=tcp:127.0.0.1:2222-:22]...
+ *         [,guestfwd=tcp:ADDR:PORT-cmd:CMD]...
  *         [,ipv4=on][,ipv6=on][,hostname=NAME]
  *
  * libslirp is single-threaded: the Slirp instance, its sockets and its

@@ -39,7 +39,7 @@
 #include "monitor/monitor.h"
 #include "net/tap_int.h"
 #include "net/vhost-dp.h"
-#include "standard-headers/linux/virtio_net.h"
+#include "net/vhost-dp-vnet.h"
 #include "trace.h"
 
 #define TYPE_VHOST_DP_TAP "vhost-dp-tap"
@@ -109,68 +109,6 @@ struct VhostDpTap {
     int *tapfds;
     TapQueue *open[TAP_MAX_QUEUES];
 };
-
-/*
- * Offload metadata and the TAP's virtio-net header (host endian)
- */
-
-static void tap_hdr_from_offload(struct virtio_net_hdr *h,
-                                 const VhostDpOffload *ol)
-{
-    memset(h, 0, sizeof(*h));
-    if (ol->flags & VHOST_DP_OFFLOAD_NEEDS_CSUM) {
-        h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        h->csum_start = ol->csum_start;
-        h->csum_offset = ol->csum_offset;
-    }
-    switch (ol->gso_type) {
-    case VHOST_DP_GSO_TCPV4:
-        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-        break;
-    case VHOST_DP_GSO_TCPV6:
-        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
-        break;
-    case VHOST_DP_GSO_UDP:
-        h->gso_type = VIRTIO_NET_HDR_GSO_UDP;
-        break;
-    default:
-        return;
-    }
-    if (ol->gso_ecn) {
-        h->gso_type |= VIRTIO_NET_HDR_GSO_ECN;
-    }
-    h->hdr_len = ol->hdr_len;
-    h->gso_size = ol->gso_size;
-}
-
-static void tap_hdr_to_offload(const struct virtio_net_hdr *h,
-                               VhostDpOffload *ol)
-{
-    memset(ol, 0, sizeof(*ol));
-    if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-        ol->flags = VHOST_DP_OFFLOAD_NEEDS_CSUM;
-        ol->csum_start = h->csum_start;
-        ol->csum_offset = h->csum_offset;
-    } else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID) {
-        ol->flags = VHOST_DP_OFFLOAD_CSUM_VALID;
-    }
-    switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
-    case VIRTIO_NET_HDR_GSO_TCPV4:
-        ol->gso_type = VHOST_DP_GSO_TCPV4;
-        break;
-    case VIRTIO_NET_HDR_GSO_TCPV6:
-        ol->gso_type = VHOST_DP_GSO_TCPV6;
-        break;
-    case VIRTIO_NET_HDR_GSO_UDP:
-        ol->gso_type = VHOST_DP_GSO_UDP;
-        break;
-    default:
-        return;
-    }
-    ol->gso_ecn = !!(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
-    ol->hdr_len = h->hdr_len;
-    ol->gso_size = h->gso_size;
-}
 
 /*
  * io=uring
@@ -246,7 +184,7 @@ static unsigned int tap_uring_tx_burst(VhostDpDriverQueue *dq,
         struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
         assert(sqe);
-        tap_hdr_from_offload(&s->hdr, &p->ol);
+        vhost_dp_vnet_from_offload(&s->hdr, &p->ol);
         s->iov[1].iov_len = iov_to_buf(p->iov, p->iov_cnt, 0,
                                        s->iov[1].iov_base, TAP_FRAME_MAX);
         io_uring_prep_writev(sqe, q->fd, s->iov, 2, 0);
@@ -277,7 +215,7 @@ static unsigned int tap_uring_rx_burst(VhostDpDriverQueue *dq,
             .len = s->len,
             .priv = slot,
         };
-        tap_hdr_to_offload(&s->hdr, &pkts[i].ol);
+        vhost_dp_vnet_to_offload(&s->hdr, &pkts[i].ol);
     }
     return i;
 }
@@ -323,7 +261,7 @@ static unsigned int tap_sys_tx_burst(VhostDpDriverQueue *dq,
             q->errors++;        /* more pieces than writev takes: drop */
             continue;
         }
-        tap_hdr_from_offload(&hdr, &p->ol);
+        vhost_dp_vnet_from_offload(&hdr, &p->ol);
         iov[0].iov_base = &hdr;
         iov[0].iov_len = sizeof(hdr);
         memcpy(&iov[1], p->iov, p->iov_cnt * sizeof(iov[0]));
@@ -369,7 +307,7 @@ static unsigned int tap_sys_rx_burst(VhostDpDriverQueue *dq,
             .len = r - TAP_HDR_LEN,
             .priv = slot,
         };
-        tap_hdr_to_offload(&s->hdr, &pkts[i].ol);
+        vhost_dp_vnet_to_offload(&s->hdr, &pkts[i].ol);
     }
     return i;
 }
@@ -596,6 +534,8 @@ static bool tap_complete(VhostDpDriver *drv, Error **errp)
         tap->tapfds[tap->nfds] = fd;
         if (tap->vnet_hdr) {
             tap_fd_set_vnet_hdr_len(fd, TAP_HDR_LEN);
+            /* the header is little endian, as vhost-dp-vnet.h converts it */
+            tap_fd_set_vnet_le(fd, 1);
             /* nothing but plain frames until the guest accepts offloads */
             tap_fd_set_offload(fd, 0, 0, 0, 0, 0, 0, 0);
         }

@@ -29,6 +29,8 @@
 #include "libqos/virtio.h"
 #include "libqos/virtio-net.h"
 #include "libqos/pci.h"
+#include "standard-headers/linux/virtio_pci.h"
+#include "standard-headers/linux/virtio_config.h"
 
 #define DP_TIMEOUT_US   (30 * 1000 * 1000)
 #define DP_QUIET_US     (300 * 1000)
@@ -811,6 +813,65 @@ static void test_tap_mq(void *obj, void *data, QGuestAllocator *alloc)
     close(s);
 }
 
+/* Reset the device and set its rings up again; queue 0 gets @size0 */
+static uint8_t dp_reinit(QVirtioNet *net, QGuestAllocator *alloc,
+                         uint16_t size0)
+{
+    QVirtioPCIDevice *dev = container_of(net->vdev, QVirtioPCIDevice, vdev);
+    uint64_t features;
+
+    for (int i = 0; i < net->n_queues; i++) {
+        qvirtqueue_cleanup(net->vdev->bus, net->queues[i], alloc);
+    }
+    qvirtio_reset(net->vdev);
+    qvirtio_set_acknowledge(net->vdev);
+    qvirtio_set_driver(net->vdev);
+    features = qvirtio_get_features(net->vdev) & ~QVIRTIO_F_BAD_FEATURE;
+    qvirtio_set_features(net->vdev, features);
+    for (int i = 0; i < net->n_queues; i++) {
+        net->queues[i] = qvirtqueue_setup(net->vdev, alloc, i);
+    }
+    if (size0) {
+        /* smaller than the ring libqos laid out, so it still fits */
+        net->vdev->bus->queue_select(net->vdev, 0);
+        qpci_io_writew(dev->pdev, dev->bar, dev->common_cfg_offset +
+                       offsetof(struct virtio_pci_common_cfg, queue_size),
+                       size0);
+    }
+    net->vdev->bus->set_status(net->vdev,
+                               net->vdev->bus->get_status(net->vdev) |
+                               VIRTIO_CONFIG_S_DRIVER_OK);
+    return net->vdev->bus->get_status(net->vdev);
+}
+
+/*
+ * A guest that makes the dataplane fail to start (a ring size that is not
+ * a power of two) gets a broken device, not a silent userspace fallback
+ * that would drop every packet; QEMU runs on and a reset recovers.
+ */
+static void test_start_fail(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    uint8_t status;
+    QDict *rsp;
+
+    if (!(net->vdev->features & (1ull << VIRTIO_F_VERSION_1))) {
+        g_test_skip("needs a virtio 1.0 PCI device");
+        return;
+    }
+    status = dp_reinit(net, alloc, 100);
+    g_assert(status & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+    rsp = qtest_qmp(qts, "{'execute': 'query-status'}");
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+
+    status = dp_reinit(net, alloc, 0);
+    g_assert(!(status & VIRTIO_CONFIG_S_NEEDS_RESET));
+    dp_loopback(qts, net, alloc, 0, 4, 128);
+}
+
 static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioNet *net = obj;
@@ -1026,6 +1087,10 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/mergeable", "virtio-net", test_mergeable, &opts);
     qos_add_test("vhost-dp/offload", "virtio-net", test_offload, &opts);
     qos_add_test("vhost-dp/reset", "virtio-net", test_reset, &opts);
+    opts.edge.extra_device_opts = "mq=on,disable-legacy=on";
+    qos_add_test("vhost-dp/start-fail", "virtio-net", test_start_fail,
+                 &opts);
+    opts.edge.extra_device_opts = "mq=on";
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         opts.arg = GINT_TO_POINTER(bad[i].bad);
         qos_add_test(bad[i].name, "virtio-net", test_bad_ring, &opts);
