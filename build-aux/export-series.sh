@@ -40,12 +40,12 @@ export GIT_COMMITTER_DATE=$GIT_AUTHOR_DATE
 # A git repository of the pristine base, made once per base and reused.
 base_git() {
     local dest=$1 stamp
-    stamp="$base $(cat "$base/.vhost-dp-base" | tr '\n' ' ')"
+    stamp="v2 $base $(cat "$base/.vhost-dp-base" | tr '\n' ' ')"
     if [ -f "$dest/.git/vhost-dp-base" ] &&
        [ "$(cat "$dest/.git/vhost-dp-base")" = "$stamp" ]; then
         git -C "$dest" am --abort >/dev/null 2>&1 || true
         git -C "$dest" reset -q --hard base
-        git -C "$dest" clean -q -fdx
+        git -C "$dest" clean -q -fd
         return
     fi
     rm -rf "$dest"
@@ -53,7 +53,8 @@ base_git() {
     cp -a "$base" "$dest"
     rm -f "$dest/.vhost-dp-base"
     git -C "$dest" init -q
-    git -C "$dest" add -A
+    # -f: the base's subprojects are in QEMU's .gitignore
+    git -C "$dest" add -A -f
     git -C "$dest" commit -q -m "QEMU $(cat "$dest/VERSION") (Debian base)"
     git -C "$dest" tag base
     echo "$stamp" > "$dest/.git/vhost-dp-base"
