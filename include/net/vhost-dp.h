@@ -26,7 +26,6 @@
 
 #include "qom/object.h"
 #include "block/aio.h"
-#include "net/eth.h"
 
 #define TYPE_VHOST_DP_DRIVER "vhost-dp-driver"
 OBJECT_DECLARE_TYPE(VhostDpDriver, VhostDpDriverClass, VHOST_DP_DRIVER)

@@ -144,6 +144,44 @@ static ssize_t dp_tap_recv(int s, uint8_t *buf, size_t size, size_t off,
     return -1;
 }
 
+/*
+ * DPDK: the netdev uses a vhost-dp-dpdk driver on a port of DPDK's ring
+ * PMD (what a queue sends comes back on it) or tap PMD (a kernel TAP the
+ * test reaches with a packet socket, as above).
+ */
+static bool dp_dpdk_ok;
+
+static void *dp_before_dpdk(GString *cmd_line, void *arg)
+{
+    const char *port = arg;
+
+#ifdef CONFIG_VHOST_DP_DPDK
+    dp_dpdk_ok = strcmp(port, "tap") || (geteuid() == 0 &&
+                 access("/dev/net/tun", R_OK | W_OK) == 0);
+#endif
+    if (!dp_dpdk_ok) {
+        g_string_append(cmd_line, " -object iothread,id=dpio0"
+                        " -object vhost-dp-loopback,id=dpdrv0"
+                        " -netdev vhostdp,id=hs0,driver=dpdrv0 ");
+        return arg;
+    }
+    if (!strcmp(port, "tap")) {
+        snprintf(dp_tap_ifname, sizeof(dp_tap_ifname), "vdpd%d", getpid());
+        dp_tap_ok = true;
+        g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                               " -object vhost-dp-dpdk,id=dpdrv0,"
+                               "port=net_tap0,,iface=%s"
+                               " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                               "iothread=dpio0 ", dp_tap_ifname);
+        return arg;
+    }
+    g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                           " -object vhost-dp-dpdk,id=dpdrv0,port=%s"
+                           " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                           "iothread=dpio0 ", port);
+    return arg;
+}
+
 static QVirtQueue *dp_rx(QVirtioNet *net, int pair)
 {
     return net->queues[pair * 2];
@@ -728,6 +766,30 @@ static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
     close(s);
 }
 
+/* Frames through a DPDK ring port come back intact, small and large */
+static void test_dpdk_ring(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+
+    if (!dp_dpdk_ok) {
+        g_test_skip("built without the DPDK driver");
+        return;
+    }
+    dp_loopback(qts, net, alloc, 0, 32, 64);
+    dp_loopback(qts, net, alloc, 0, 8, 1514);
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors"), ==, 0);
+}
+
+static void test_dpdk_tap(void *obj, void *data, QGuestAllocator *alloc)
+{
+    if (!dp_dpdk_ok) {
+        g_test_skip("needs the DPDK driver, root and /dev/net/tun");
+        return;
+    }
+    test_tap(obj, data, alloc);
+}
+
 /*
  * Hot add and remove a second driver, netdev and device while the first
  * device has traffic in flight on queue pair 0; every frame of it comes
@@ -966,6 +1028,45 @@ static void dp_expect_error(QTestState *qts, const char *want,
     qobject_unref(rsp);
 }
 
+#ifdef CONFIG_VHOST_DP_DPDK
+/* DPDK errors, each QEMU running on; the EAL is per process */
+static void test_dpdk_options(void)
+{
+    QTestState *qts = qtest_init("-M none");
+
+    dp_expect_error(qts, "'port' is required",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-dpdk', 'id': 'd9', 'port': ''}}");
+    dp_expect_error(qts, "cannot probe port 'net_bogus0'",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-dpdk', 'id': 'd9', 'port': 'net_bogus0'}}");
+    dp_expect_error(qts, "queues=64 but port 'net_ring7' has",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-dpdk', 'id': 'd9', 'port': 'net_ring7', "
+                    "'queues': 64}}");
+    dp_expect_error(qts, "cannot be initialised again with '--no-huge'",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-dpdk', 'id': 'd9', 'port': 'net_null3', "
+                    "'eal-args': '--no-huge'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'vhost-dp-dpdk', 'id': 'd0', "
+                             "'port': 'net_null0'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 'd0'}}");
+    qtest_quit(qts);
+
+    qts = qtest_init("-M none");
+    dp_expect_error(qts, "DPDK EAL initialisation with eal-args '--bogus'",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-dpdk', 'id': 'd9', 'port': 'net_null0', "
+                    "'eal-args': '--bogus'}}");
+    dp_expect_error(qts, "failed to initialise earlier",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-dpdk', 'id': 'd9', 'port': 'net_null0'}}");
+    qtest_quit(qts);
+}
+#endif
+
 static void test_options(void)
 {
     QTestState *qts = qtest_init("-M none -object iothread,id=io0 "
@@ -1113,6 +1214,15 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/tap/multiqueue", "virtio-net", test_tap_mq,
                  &opts);
     qtest_add_func("/vhost-dp/options", test_options);
+#ifdef CONFIG_VHOST_DP_DPDK
+    qtest_add_func("/vhost-dp/dpdk/options", test_dpdk_options);
+#endif
+    opts.before = dp_before_dpdk;
+    opts.edge.extra_device_opts = NULL;
+    opts.arg = (gpointer)"net_ring0";
+    qos_add_test("vhost-dp/dpdk/ring", "virtio-net", test_dpdk_ring, &opts);
+    opts.arg = (gpointer)"tap";
+    qos_add_test("vhost-dp/dpdk/tap", "virtio-net", test_dpdk_tap, &opts);
 }
 
 libqos_init(register_vhost_dp_test);

@@ -1,0 +1,483 @@
+/*
+ * vhost dataplane: the DPDK driver
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * -object vhost-dp-dpdk,id=ID,port=DEVARGS[,queues=N][,eal-args=ARGS]
+ *
+ * Each object drives one DPDK ethdev port, probed from DEVARGS (a vdev
+ * such as net_ring0, net_null0, net_tap0,iface=NAME or
+ * net_af_packet0,iface=NAME, or a PCI address); queue pair i of the netdev
+ * is queue i of the port.  Frames are copied between guest buffers and
+ * mbufs of a mempool per port: the driver sees packets, never guest RAM.
+ *
+ * The EAL is initialised once per QEMU process, by the first object, from
+ * its eal-args (default: no hugepages, no PCI, in memory); later objects
+ * must give the same eal-args or none.  The EAL's pinning of the calling
+ * thread is undone.
+ *
+ * DPDK polls.  A queue is polled by its IOThread while frames arrive and
+ * for a window of VDPDK_POLL_NS after the last one; then it backs off on
+ * a timer, from VDPDK_BACKOFF_MIN_NS doubling to VDPDK_BACKOFF_MAX_NS,
+ * so an idle port costs a wake-up per millisecond, not a core.
+ *
+ * Built as its own static library, so that DPDK's compiler flags
+ * (-march, -include rte_config.h) stay out of the rest of QEMU.
+ */
+
+#include "qemu/osdep.h"
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_dev.h>
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/cutils.h"
+#include "qemu/iov.h"
+#include "qemu/timer.h"
+#include "qom/object_interfaces.h"
+#include "net/vhost-dp.h"
+#include "trace.h"
+
+#define TYPE_VHOST_DP_DPDK "vhost-dp-dpdk"
+OBJECT_DECLARE_SIMPLE_TYPE(VhostDpDpdk, VHOST_DP_DPDK)
+
+#define VDPDK_DEFAULT_EAL_ARGS \
+    "--no-huge --no-pci --no-shconf --no-telemetry -m 256 " \
+    "--log-level=*:warning"
+#define VDPDK_RING_SIZE         1024
+#define VDPDK_MAX_SEGS          8
+#define VDPDK_POLL_NS           (200 * 1000)
+#define VDPDK_BACKOFF_MIN_NS    (10 * 1000)
+#define VDPDK_BACKOFF_MAX_NS    (1000 * 1000)
+
+typedef struct DpdkQueue {
+    VhostDpDriverQueue dq;
+
+    struct VhostDpDpdk *dp;
+    uint16_t port;
+    uint16_t qid;
+
+    /* RX: the mbufs handed to the engine and their iovecs */
+    struct rte_mbuf *rx_mbufs[VHOST_DP_BURST];
+    struct iovec rx_iov[VHOST_DP_BURST][VDPDK_MAX_SEGS];
+    /* TX scratch */
+    struct rte_mbuf *tx_mbufs[VHOST_DP_BURST];
+    uint16_t tx_pkt[VHOST_DP_BURST];
+
+    /* polling: the last frame, and the back-off timer */
+    int64_t last_rx_ns;
+    int64_t backoff_ns;
+    QEMUTimer backoff;
+    uint64_t tx_dropped;
+} DpdkQueue;
+
+struct VhostDpDpdk {
+    VhostDpDriver parent_obj;
+
+    char *eal_args;
+    char *port_args;
+    uint16_t queues;
+
+    bool started;
+    uint16_t port;
+    uint16_t max_queues;
+    struct rte_mempool *pool;
+};
+
+/* The EAL: once per process */
+static bool vdpdk_eal_done;
+static char *vdpdk_eal_args;
+
+static bool vdpdk_eal_init(const char *args, Error **errp)
+{
+    g_auto(GStrv) words = NULL;
+    g_autofree char **argv = NULL;
+    cpu_set_t saved;
+    int argc, r;
+
+    if (vdpdk_eal_done) {
+        if (args && strcmp(args, vdpdk_eal_args)) {
+            error_setg(errp, "vhost-dp-dpdk: the DPDK EAL was initialised "
+                       "with eal-args '%s'; it cannot be initialised again "
+                       "with '%s'", vdpdk_eal_args, args);
+            return false;
+        }
+        return true;
+    }
+    if (vdpdk_eal_args) {
+        error_setg(errp, "vhost-dp-dpdk: the DPDK EAL failed to initialise "
+                   "earlier (eal-args '%s'); restart QEMU to retry",
+                   vdpdk_eal_args);
+        return false;
+    }
+    vdpdk_eal_args = g_strdup(args ? args : VDPDK_DEFAULT_EAL_ARGS);
+    words = g_strsplit_set(vdpdk_eal_args, " \t", -1);
+    argv = g_new0(char *, g_strv_length(words) + 2);
+    argc = 0;
+    argv[argc++] = (char *)"qemu-vhost-dp";
+    for (char **w = words; *w; w++) {
+        if (**w) {
+            argv[argc++] = *w;
+        }
+    }
+
+    /* the EAL pins its caller to the main lcore: undo that */
+    pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+    r = rte_eal_init(argc, argv);
+    pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+    if (r < 0) {
+        error_setg(errp, "vhost-dp-dpdk: DPDK EAL initialisation with "
+                   "eal-args '%s' failed: %s", vdpdk_eal_args,
+                   rte_strerror(rte_errno));
+        return false;
+    }
+    vdpdk_eal_done = true;
+    return true;
+}
+
+/*
+ * Fast path
+ */
+
+static unsigned int vdpdk_tx_burst(VhostDpDriverQueue *dq,
+                                   const VhostDpPkt *pkts, unsigned int n)
+{
+    DpdkQueue *q = container_of(dq, DpdkQueue, dq);
+    uint16_t room = rte_pktmbuf_data_room_size(q->dp->pool) -
+                    RTE_PKTMBUF_HEADROOM;
+    unsigned int i, k = 0, sent;
+
+    if (rte_pktmbuf_alloc_bulk(q->dp->pool, q->tx_mbufs, n)) {
+        return 0;                   /* no mbufs: try again later */
+    }
+    for (i = 0; i < n; i++) {
+        struct rte_mbuf *m = q->tx_mbufs[k];
+
+        if (pkts[i].len > room) {
+            q->tx_dropped++;        /* no multi-segment TX: drop */
+            continue;
+        }
+        iov_to_buf(pkts[i].iov, pkts[i].iov_cnt, 0,
+                   rte_pktmbuf_mtod(m, void *), pkts[i].len);
+        m->data_len = m->pkt_len = pkts[i].len;
+        q->tx_pkt[k++] = i;
+    }
+    sent = k ? rte_eth_tx_burst(q->port, q->qid, q->tx_mbufs, k) : 0;
+    /* the mbufs not sent, and those never filled, go back */
+    if (sent < n) {
+        rte_pktmbuf_free_bulk(&q->tx_mbufs[sent], n - sent);
+    }
+    /* taken: every frame before the first that was not sent */
+    return sent < k ? q->tx_pkt[sent] : n;
+}
+
+static unsigned int vdpdk_rx_burst(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+                                   unsigned int n)
+{
+    DpdkQueue *q = container_of(dq, DpdkQueue, dq);
+    uint16_t nb = rte_eth_rx_burst(q->port, q->qid, q->rx_mbufs, n);
+    unsigned int out = 0;
+
+    if (nb) {
+        q->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        q->backoff_ns = VDPDK_BACKOFF_MIN_NS;
+    }
+    for (unsigned int i = 0; i < nb; i++) {
+        struct rte_mbuf *m = q->rx_mbufs[i], *s;
+        unsigned int cnt = 0;
+
+        if (m->nb_segs > VDPDK_MAX_SEGS) {
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        for (s = m; s; s = s->next) {
+            q->rx_iov[out][cnt].iov_base = rte_pktmbuf_mtod(s, void *);
+            q->rx_iov[out][cnt].iov_len = s->data_len;
+            cnt++;
+        }
+        q->rx_mbufs[out] = m;
+        pkts[out] = (VhostDpPkt) {
+            .iov = q->rx_iov[out],
+            .iov_cnt = cnt,
+            .len = m->pkt_len,
+            .priv = (uintptr_t)m,
+        };
+        out++;
+    }
+    return out;
+}
+
+static void vdpdk_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+                             unsigned int n)
+{
+    for (unsigned int i = 0; i < n; i++) {
+        rte_pktmbuf_free((struct rte_mbuf *)pkts[i].priv);
+    }
+}
+
+/*
+ * Poll while frames come and for a window after; then back off.  With a
+ * false answer the engine sleeps, so the back-off timer wakes it.
+ */
+static bool vdpdk_rx_poll(VhostDpDriverQueue *dq)
+{
+    DpdkQueue *q = container_of(dq, DpdkQueue, dq);
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    if (now - q->last_rx_ns < VDPDK_POLL_NS) {
+        return true;
+    }
+    if (!timer_pending(&q->backoff)) {
+        timer_mod_ns(&q->backoff, now + q->backoff_ns);
+        q->backoff_ns = MIN(q->backoff_ns * 2, VDPDK_BACKOFF_MAX_NS);
+    }
+    return false;
+}
+
+static void vdpdk_backoff_cb(void *opaque)
+{
+    DpdkQueue *q = opaque;
+
+    vhost_dp_queue_wake(&q->dq);
+}
+
+static const VhostDpFastOps vdpdk_fast_ops = {
+    .tx_burst = vdpdk_tx_burst,
+    .rx_burst = vdpdk_rx_burst,
+    .rx_release = vdpdk_rx_release,
+};
+
+/*
+ * Slow path
+ */
+
+static VhostDpDriverQueue *vdpdk_open_queue(VhostDpDriver *drv,
+                                            unsigned int index,
+                                            AioContext *ctx, Error **errp)
+{
+    VhostDpDpdk *dp = VHOST_DP_DPDK(drv);
+    DpdkQueue *q = g_new0(DpdkQueue, 1);
+
+    q->dq.ops = &vdpdk_fast_ops;
+    q->dq.fd = -1;
+    q->dq.rx_poll = vdpdk_rx_poll;
+    q->dp = dp;
+    q->port = dp->port;
+    q->qid = index;
+    q->backoff_ns = VDPDK_BACKOFF_MIN_NS;
+    aio_timer_init(ctx, &q->backoff, QEMU_CLOCK_REALTIME, SCALE_NS,
+                   vdpdk_backoff_cb, q);
+    trace_vhost_dp_dpdk_open_queue(dp, dp->port, index);
+    return &q->dq;
+}
+
+static void vdpdk_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
+{
+    DpdkQueue *q = container_of(dq, DpdkQueue, dq);
+
+    timer_del(&q->backoff);
+    g_free(q);
+}
+
+static void vdpdk_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
+{
+    VhostDpDpdk *dp = VHOST_DP_DPDK(drv);
+
+    caps->max_queues = dp->queues;
+    /* frames are copied whole into single mbufs: no offloads */
+    caps->tx_offloads = 0;
+    caps->rx_offloads = 0;
+}
+
+static bool vdpdk_complete(VhostDpDriver *drv, Error **errp)
+{
+    VhostDpDpdk *dp = VHOST_DP_DPDK(drv);
+    g_autofree char *name = NULL;
+    g_autofree char *pool = NULL;
+    struct rte_eth_dev_info info;
+    struct rte_eth_conf conf = { 0 };
+    unsigned int nb_mbufs;
+    int r;
+
+    if (!dp->port_args || !*dp->port_args) {
+        error_setg(errp, "vhost-dp-dpdk: 'port' is required (a vdev such "
+                   "as net_ring0, or a PCI address)");
+        return false;
+    }
+    if (!vdpdk_eal_init(dp->eal_args, errp)) {
+        return false;
+    }
+    name = g_strndup(dp->port_args, strcspn(dp->port_args, ","));
+    if (rte_eth_dev_get_port_by_name(name, &dp->port) != 0) {
+        r = rte_dev_probe(dp->port_args);
+        if (r < 0 || rte_eth_dev_get_port_by_name(name, &dp->port) != 0) {
+            error_setg(errp, "vhost-dp-dpdk: cannot probe port '%s': %s",
+                       dp->port_args, rte_strerror(r < 0 ? -r : ENODEV));
+            return false;
+        }
+    }
+    if (!rte_eth_dev_is_valid_port(dp->port) ||
+        rte_eth_dev_info_get(dp->port, &info) != 0) {
+        error_setg(errp, "vhost-dp-dpdk: no information on port '%s'", name);
+        return false;
+    }
+    if (!dp->queues) {
+        dp->queues = 1;
+    }
+    if (dp->queues > info.max_rx_queues || dp->queues > info.max_tx_queues) {
+        error_setg(errp, "vhost-dp-dpdk: queues=%u but port '%s' has %u RX "
+                   "and %u TX queues", dp->queues, name, info.max_rx_queues,
+                   info.max_tx_queues);
+        return false;
+    }
+
+    /* RX and TX rings, the frames held by the engine, a burst in flight */
+    nb_mbufs = dp->queues * (2 * VDPDK_RING_SIZE + 2 * VHOST_DP_BURST) + 512;
+    pool = g_strdup_printf("vdp-%s-%u", name, dp->port);
+    dp->pool = rte_pktmbuf_pool_create(pool, nb_mbufs, 0, 0,
+                                       RTE_MBUF_DEFAULT_BUF_SIZE,
+                                       rte_eth_dev_socket_id(dp->port));
+    if (!dp->pool) {
+        error_setg(errp, "vhost-dp-dpdk: mempool for port '%s': %s", name,
+                   rte_strerror(rte_errno));
+        return false;
+    }
+    r = rte_eth_dev_configure(dp->port, dp->queues, dp->queues, &conf);
+    for (unsigned int i = 0; r == 0 && i < dp->queues; i++) {
+        r = rte_eth_rx_queue_setup(dp->port, i, VDPDK_RING_SIZE,
+                                   rte_eth_dev_socket_id(dp->port), NULL,
+                                   dp->pool);
+        if (r == 0) {
+            r = rte_eth_tx_queue_setup(dp->port, i, VDPDK_RING_SIZE,
+                                       rte_eth_dev_socket_id(dp->port), NULL);
+        }
+    }
+    if (r == 0) {
+        r = rte_eth_dev_start(dp->port);
+    }
+    if (r < 0) {
+        error_setg(errp, "vhost-dp-dpdk: set-up of port '%s' failed: %s",
+                   name, rte_strerror(-r));
+        rte_mempool_free(dp->pool);
+        dp->pool = NULL;
+        return false;
+    }
+    rte_eth_promiscuous_enable(dp->port);
+    dp->started = true;
+    return true;
+}
+
+static void vdpdk_finalize(Object *obj)
+{
+    VhostDpDpdk *dp = VHOST_DP_DPDK(obj);
+
+    if (dp->started) {
+        rte_eth_dev_stop(dp->port);
+        rte_eth_dev_close(dp->port);
+    }
+    if (dp->pool) {
+        rte_mempool_free(dp->pool);
+    }
+    g_free(dp->eal_args);
+    g_free(dp->port_args);
+}
+
+static bool vdpdk_check_settable(Object *obj, Error **errp)
+{
+    if (VHOST_DP_DPDK(obj)->started) {
+        error_setg(errp, "cannot change property value of '%s' once it is "
+                   "created", object_get_canonical_path_component(obj));
+        return false;
+    }
+    return true;
+}
+
+static char *vdpdk_get_eal_args(Object *obj, Error **errp)
+{
+    return g_strdup(VHOST_DP_DPDK(obj)->eal_args);
+}
+
+static void vdpdk_set_eal_args(Object *obj, const char *v, Error **errp)
+{
+    if (vdpdk_check_settable(obj, errp)) {
+        g_free(VHOST_DP_DPDK(obj)->eal_args);
+        VHOST_DP_DPDK(obj)->eal_args = g_strdup(v);
+    }
+}
+
+static char *vdpdk_get_port(Object *obj, Error **errp)
+{
+    return g_strdup(VHOST_DP_DPDK(obj)->port_args);
+}
+
+static void vdpdk_set_port(Object *obj, const char *v, Error **errp)
+{
+    if (vdpdk_check_settable(obj, errp)) {
+        g_free(VHOST_DP_DPDK(obj)->port_args);
+        VHOST_DP_DPDK(obj)->port_args = g_strdup(v);
+    }
+}
+
+static void vdpdk_get_queues(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    uint16_t value = VHOST_DP_DPDK(obj)->queues;
+
+    visit_type_uint16(v, name, &value, errp);
+}
+
+static void vdpdk_set_queues(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    uint16_t value;
+
+    if (vdpdk_check_settable(obj, errp) &&
+        visit_type_uint16(v, name, &value, errp)) {
+        VHOST_DP_DPDK(obj)->queues = value;
+    }
+}
+
+static void vdpdk_class_init(ObjectClass *oc, void *data)
+{
+    VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
+
+    dc->complete = vdpdk_complete;
+    dc->get_caps = vdpdk_get_caps;
+    dc->open_queue = vdpdk_open_queue;
+    dc->close_queue = vdpdk_close_queue;
+
+    object_class_property_add_str(oc, "eal-args", vdpdk_get_eal_args,
+                                  vdpdk_set_eal_args);
+    object_class_property_set_description(oc, "eal-args",
+        "DPDK EAL arguments, for the first vhost-dp-dpdk object (default: "
+        VDPDK_DEFAULT_EAL_ARGS ")");
+    object_class_property_add_str(oc, "port", vdpdk_get_port,
+                                  vdpdk_set_port);
+    object_class_property_set_description(oc, "port",
+        "The ethdev port: vdev devargs (net_ring0, net_tap0,iface=tap0, ...)"
+        " or a PCI address");
+    object_class_property_add(oc, "queues", "uint16", vdpdk_get_queues,
+                              vdpdk_set_queues, NULL, NULL);
+    object_class_property_set_description(oc, "queues",
+        "Number of port queues, one per queue pair (default 1)");
+}
+
+static const TypeInfo vdpdk_info = {
+    .name = TYPE_VHOST_DP_DPDK,
+    .parent = TYPE_VHOST_DP_DRIVER,
+    .instance_size = sizeof(VhostDpDpdk),
+    .instance_finalize = vdpdk_finalize,
+    .class_init = vdpdk_class_init,
+};
+
+static void vdpdk_register_types(void)
+{
+    type_register_static(&vdpdk_info);
+}
+
+type_init(vdpdk_register_types);
