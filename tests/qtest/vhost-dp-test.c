@@ -18,6 +18,7 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <poll.h>
+#include <sched.h>
 #include "libqtest-single.h"
 #include "qemu/iov.h"
 #include "qemu/cutils.h"
@@ -57,6 +58,8 @@ static void *dp_before(GString *cmd_line, void *arg)
  */
 static char dp_tap_ifname[IFNAMSIZ];
 static bool dp_tap_ok;
+/* the network namespace dp_tap_ifname is in, or empty for this one */
+static char dp_host_netns[32];
 
 static void *dp_before_tap(GString *cmd_line, void *arg)
 {
@@ -93,9 +96,20 @@ static int dp_tap_host_socket(bool vnet_hdr)
         "/proc/sys/net/ipv6/conf/%s/disable_ipv6", dp_tap_ifname);
     struct ifreq ifr = { 0 };
     struct sockaddr_ll sll = { 0 };
-    int one = 1, s, ctl;
+    int one = 1, s, ctl, self = -1;
     FILE *f;
 
+    if (dp_host_netns[0]) {
+        g_autofree char *path = g_strdup_printf("/run/netns/%s",
+                                                dp_host_netns);
+        int ns = open(path, O_RDONLY);
+
+        /* the socket stays in the namespace it was made in */
+        self = open("/proc/self/ns/net", O_RDONLY);
+        g_assert(ns >= 0 && self >= 0);
+        g_assert(setns(ns, CLONE_NEWNET) == 0);
+        close(ns);
+    }
     f = fopen(sysctl, "w");
     if (f) {
         fputs("1\n", f);
@@ -120,7 +134,60 @@ static int dp_tap_host_socket(bool vnet_hdr)
     sll.sll_ifindex = if_nametoindex(dp_tap_ifname);
     g_assert(sll.sll_ifindex);
     g_assert(bind(s, (struct sockaddr *)&sll, sizeof(sll)) == 0);
+    if (self >= 0) {
+        g_assert(setns(self, CLONE_NEWNET) == 0);
+        close(self);
+    }
     return s;
+}
+
+/*
+ * AF_XDP: a veth pair made by the test; QEMU's end stays here, the other
+ * is in a network namespace of the test, where the packet socket is.
+ */
+static bool dp_xdp_ok;
+
+static void dp_xdp_cleanup(void *opaque)
+{
+    g_autofree char *cmd = g_strdup_printf("ip netns del %s 2>/dev/null",
+                                           dp_host_netns);
+
+    g_assert(system(cmd) >= 0);
+    dp_host_netns[0] = 0;
+}
+
+static void *dp_before_xdp(GString *cmd_line, void *arg)
+{
+    g_autofree char *cmd = NULL;
+
+#ifdef CONFIG_VHOST_DP_AF_XDP
+    dp_xdp_ok = geteuid() == 0;
+#endif
+    snprintf(dp_host_netns, sizeof(dp_host_netns), "vdpx%d", getpid());
+    snprintf(dp_tap_ifname, sizeof(dp_tap_ifname), "vdpxb%d", getpid());
+    cmd = g_strdup_printf("ip netns add %s && ip link add vdpxa%d type veth "
+                          "peer name %s netns %s && "
+                          "echo 1 > /proc/sys/net/ipv6/conf/vdpxa%d/"
+                          "disable_ipv6 && ip link set vdpxa%d up",
+                          dp_host_netns, getpid(), dp_tap_ifname,
+                          dp_host_netns, getpid(), getpid());
+    if (dp_xdp_ok && system(cmd) != 0) {
+        dp_xdp_ok = false;
+    }
+    if (dp_xdp_ok) {
+        g_test_queue_destroy(dp_xdp_cleanup, NULL);
+        g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                               " -object vhost-dp-af-xdp,id=dpdrv0,"
+                               "ifname=vdpxa%d,mode=skb"
+                               " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                               "iothread=dpio0 ", getpid());
+    } else {
+        dp_host_netns[0] = 0;
+        g_string_append(cmd_line, " -object iothread,id=dpio0"
+                        " -object vhost-dp-loopback,id=dpdrv0"
+                        " -netdev vhostdp,id=hs0,driver=dpdrv0 ");
+    }
+    return arg;
 }
 
 /* Receive on the packet socket the frame whose bytes at @off match @key */
@@ -781,6 +848,17 @@ static void test_dpdk_ring(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(dp_stat(qts, 0, "ring-errors"), ==, 0);
 }
 
+/* Frames cross a veth pair through AF_XDP both ways, byte for byte */
+static void test_af_xdp(void *obj, void *data, QGuestAllocator *alloc)
+{
+    if (!dp_xdp_ok) {
+        g_test_skip("needs the AF_XDP driver, root and veth");
+        return;
+    }
+    dp_tap_ok = true;
+    test_tap(obj, data, alloc);
+}
+
 static void test_dpdk_tap(void *obj, void *data, QGuestAllocator *alloc)
 {
     if (!dp_dpdk_ok) {
@@ -1055,7 +1133,8 @@ static void test_dpdk_options(void)
                              "{'id': 'd0'}}");
     qtest_quit(qts);
 
-    qts = qtest_init("-M none");
+    /* the EAL prints its usage on stdout, which is the test's TAP output */
+    qts = qtest_init("-M none >/dev/null");
     dp_expect_error(qts, "DPDK EAL initialisation with eal-args '--bogus'",
                     "{'execute': 'object-add', 'arguments': {'qom-type': "
                     "'vhost-dp-dpdk', 'id': 'd9', 'port': 'net_null0', "
@@ -1129,6 +1208,15 @@ static void test_options(void)
                              "{'id': 'ns0'}}");
     qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
                              "{'id': 'sl0'}}");
+#ifdef CONFIG_VHOST_DP_AF_XDP
+    dp_expect_error(qts, "no interface 'nope0'",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-af-xdp', 'id': 'x9', 'ifname': 'nope0'}}");
+    dp_expect_error(qts, "sock-fds needs inhibit=on",
+                    "{'execute': 'object-add', 'arguments': {'qom-type': "
+                    "'vhost-dp-af-xdp', 'id': 'x9', 'ifname': 'lo', "
+                    "'sock-fds': ['3']}}");
+#endif
     dp_expect_error(qts, "exactly one of ifname, fd and fds",
                     "{'execute': 'object-add', 'arguments': {'qom-type': "
                     "'vhost-dp-tap', 'id': 'tp9'}}");
@@ -1223,6 +1311,9 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/dpdk/ring", "virtio-net", test_dpdk_ring, &opts);
     opts.arg = (gpointer)"tap";
     qos_add_test("vhost-dp/dpdk/tap", "virtio-net", test_dpdk_tap, &opts);
+    opts.before = dp_before_xdp;
+    opts.arg = NULL;
+    qos_add_test("vhost-dp/af-xdp/veth", "virtio-net", test_af_xdp, &opts);
 }
 
 libqos_init(register_vhost_dp_test);
