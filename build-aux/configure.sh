@@ -12,7 +12,7 @@ repo=$(cd "$here/.." && pwd)
 . "$here/apt-env.sh"
 
 tree=${1:?usage: configure.sh TREE}
-bdir=$repo/build/qemu-build
+bdir=${VDP_BUILD_DIR:-$repo/build/qemu-build}
 flags=(
     --python=/usr/bin/python3
     --target-list=x86_64-softmmu

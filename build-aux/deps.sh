@@ -16,7 +16,7 @@ build_pkgs=(
     build-essential ninja-build pkg-config ccache dpkg-dev git perl
     python3 python3-venv python3-setuptools flex bison bzip2 xz-utils
     libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
-    libslirp-dev liburing-dev libdpdk-dev
+    libslirp-dev liburing-dev libdpdk-dev libxdp-dev libbpf-dev
 )
 run_pkgs=(
     seabios qemu-system-data ipxe-qemu iproute2 procps iperf3

@@ -144,7 +144,8 @@ export_commits() {
     while read -r f; do
         case "$f" in
         README.md | Makefile | MAINTAINERS | .gitignore | .ci/* | \
-        build-aux/* | patches/* | tests/bench/* | tests/guest/*) continue ;;
+        build-aux/* | patches/* | tests/bench/* | tests/guest/* | \
+        tests/build/*) continue ;;
         esac
         case " $used_files " in *" $f "*) ;; *) missing+=" $f" ;; esac
     done < <(git -C "$repo" ls-files --cached --others --exclude-standard)
