@@ -10,6 +10,10 @@
 #               rxonly sinks what the guest sends, txonly is the source
 #   dp-lb       -netdev vhostdp with vhost-dp-loopback: mode=sink for TX,
 #               mode=source for RX (the engine alone)
+#   dp-dpdk     -netdev vhostdp with vhost-dp-dpdk on DPDK's null PMD
+#               (drops what it is sent, generates frames of the size)
+#   dp-xdp      -netdev vhostdp with vhost-dp-af-xdp (generic XDP) on a
+#               veth pair whose other end is in a namespace made here
 #
 # TAP sinks and sources are real: the TAP's host side is up in a network
 # namespace made here, where the kernel takes what the guest sends, and
@@ -119,6 +123,32 @@ class Case:
                              f"exec taskset -c {CPU_QEMU} "
                              f"ip netns exec {ns} {PKTGEN} {ifn} "
                              f"{self.size} 1000{' tso' if self.tso else ''}"]
+            elif self.backend == "dp-xdp":
+                peer = f"vdpbx{pid}"
+                sh(f"ip netns add {ns}")
+                cleanup.append(f"ip netns del {ns}")
+                sh(f"ip link add {ifn} type veth peer name {peer} "
+                   f"netns {ns} && sysctl -qw "
+                   f"net.ipv6.conf.{ifn}.disable_ipv6=1 && "
+                   f"ip link set {ifn} up && ip netns exec {ns} sh -c "
+                   f"'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && "
+                   f"ip link set {peer} up'")
+                args += iothreads + [
+                    "--object", f"vhost-dp-af-xdp,id=d0,ifname={ifn},"
+                                f"mode=skb,queues={self.queues}",
+                    "--netdev", f"vhostdp,id=bn0,driver=d0,"
+                                f"queues={self.queues},{iolist}"]
+                if self.dir == "rx":
+                    args += ["--during",
+                             f"exec taskset -c {CPU_QEMU} "
+                             f"ip netns exec {ns} {PKTGEN} {peer} "
+                             f"{self.size} 1000"]
+            elif self.backend == "dp-dpdk":
+                args += iothreads + [
+                    "--object", f"vhost-dp-dpdk,id=d0,port=net_null0,,"
+                                f"size={self.size},queues={self.queues}",
+                    "--netdev", f"vhostdp,id=bn0,driver=d0,"
+                                f"queues={self.queues},{iolist}"]
             elif self.backend == "dp-lb":
                 mode = "sink" if self.dir == "tx" else "source"
                 args += iothreads + [
@@ -181,6 +211,9 @@ def cases():
             out.append(Case(b, d, 65535, tso=True))
     for d in ("tx", "rx"):
         out.append(Case("dp-tap", d, 64, io="uring"))
+        for size in (64, 1500):
+            out.append(Case("dp-dpdk", d, size))
+            out.append(Case("dp-xdp", d, size))
     for b in ("tap", "dp-tap", "dp-lb"):
         out.append(Case(b, "tx", 64, queues=2))
     out.append(Case("dp-lb", "rx", 64, queues=2))

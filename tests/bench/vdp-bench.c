@@ -166,12 +166,30 @@ static uint64_t qt_cmd(const char *fmt, ...)
     return line[2] ? strtoull(line + 3, NULL, 0) : 0;
 }
 
-static void outb(uint16_t p, uint8_t v) { qt_cmd("outb 0x%x 0x%x\n", p, v); }
-static void outw(uint16_t p, uint16_t v) { qt_cmd("outw 0x%x 0x%x\n", p, v); }
-static void outl(uint16_t p, uint32_t v) { qt_cmd("outl 0x%x 0x%x\n", p, v); }
-static uint8_t inb(uint16_t p) { return qt_cmd("inb 0x%x\n", p); }
-static uint16_t inw(uint16_t p) { return qt_cmd("inw 0x%x\n", p); }
-static uint32_t inl(uint16_t p) { return qt_cmd("inl 0x%x\n", p); }
+static void outb(uint16_t p, uint8_t v)
+{
+    qt_cmd("outb 0x%x 0x%x\n", p, v);
+}
+static void outw(uint16_t p, uint16_t v)
+{
+    qt_cmd("outw 0x%x 0x%x\n", p, v);
+}
+static void outl(uint16_t p, uint32_t v)
+{
+    qt_cmd("outl 0x%x 0x%x\n", p, v);
+}
+static uint8_t inb(uint16_t p)
+{
+    return qt_cmd("inb 0x%x\n", p);
+}
+static uint16_t inw(uint16_t p)
+{
+    return qt_cmd("inw 0x%x\n", p);
+}
+static uint32_t inl(uint16_t p)
+{
+    return qt_cmd("inl 0x%x\n", p);
+}
 
 static uint32_t pci_cfg_read(int dev, int off)
 {
@@ -775,31 +793,58 @@ int main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'q': cfg.qemu = optarg; break;
-        case 'n': cfg.netdev = optarg; break;
+        case 'q':
+            cfg.qemu = optarg;
+            break;
+        case 'n':
+            cfg.netdev = optarg;
+            break;
         case 'o':
             if (cfg.nobjects == 16) {
                 usage();
             }
             cfg.objects[cfg.nobjects++] = optarg;
             break;
-        case 'm': cfg.mode = optarg; break;
-        case 's': cfg.size = atoi(optarg); break;
-        case 't': cfg.tso = true; break;
-        case 'Q': cfg.queues = atoi(optarg); break;
-        case 'S': cfg.seconds = atof(optarg); break;
-        case 'd': cfg.device_extra = optarg; break;
-        case 'x': cfg.qemu_extra = optarg; break;
-        case 'p': cfg.post_start = optarg; break;
-        case 'D': cfg.during = optarg; break;
-        case 'C': cfg.check = false; break;
-        case 'z': cfg.quiet = true; break;
+        case 'm':
+            cfg.mode = optarg;
+            break;
+        case 's':
+            cfg.size = atoi(optarg);
+            break;
+        case 't':
+            cfg.tso = true;
+            break;
+        case 'Q':
+            cfg.queues = atoi(optarg);
+            break;
+        case 'S':
+            cfg.seconds = atof(optarg);
+            break;
+        case 'd':
+            cfg.device_extra = optarg;
+            break;
+        case 'x':
+            cfg.qemu_extra = optarg;
+            break;
+        case 'p':
+            cfg.post_start = optarg;
+            break;
+        case 'D':
+            cfg.during = optarg;
+            break;
+        case 'C':
+            cfg.check = false;
+            break;
+        case 'z':
+            cfg.quiet = true;
+            break;
         case 'c':
             if (sscanf(optarg, "%d,%d", &cfg.cpu_guest, &cfg.cpu_qemu) != 2) {
                 usage();
             }
             break;
-        default: usage();
+        default:
+            usage();
         }
     }
     if (!cfg.netdev || cfg.queues < 1 || cfg.queues > MAX_QP - 1 ||
