@@ -216,7 +216,7 @@ for c in $(git -C "$work/am" rev-list --reverse base..HEAD); do
         --target-list=x86_64-softmmu --without-default-features \
         --enable-tcg --enable-vhost-net --enable-vhost-user --enable-slirp \
         --enable-linux-io-uring --disable-docs --disable-tools \
-        --disable-download --enable-werror \
+        --disable-download --disable-install-blobs --enable-werror \
         $(grep -q vhost_dp "$work/am/meson_options.txt" &&
           echo --enable-vhost-dp) > configure.log 2>&1 &&
      ninja qemu-system-x86_64 > build.log 2>&1) ||
