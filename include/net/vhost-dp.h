@@ -218,6 +218,8 @@ struct VhostDpDriver {
 
     /* the netdev using this driver, or NULL */
     char *netdev_id;
+    /* complete: properties no longer change */
+    bool created;
 };
 
 struct VhostDpDriverClass {
@@ -246,6 +248,12 @@ struct VhostDpDriverClass {
     /* optional: complete the object's set-up (user_creatable complete) */
     bool (*complete)(VhostDpDriver *drv, Error **errp);
 };
+
+/**
+ * vhost_dp_driver_check_settable: for property setters of drivers, whose
+ * properties take effect when the object is created
+ */
+bool vhost_dp_driver_check_settable(Object *obj, Error **errp);
 
 /*
  * Netdev hooks used by hw/net/vhost_net.c.

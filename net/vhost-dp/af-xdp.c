@@ -75,7 +75,6 @@ struct VhostDpAfXdp {
     bool inhibit;
     strList *sock_fds;
 
-    bool complete;
     unsigned int ifindex;
     XdpQueue *q[XQ_MAX_QUEUES];
 };
@@ -353,7 +352,6 @@ static bool xdp_complete(VhostDpDriver *drv, Error **errp)
         }
         fds = fds ? fds->next : NULL;
     }
-    xdp->complete = true;
     return true;
 }
 
@@ -374,16 +372,6 @@ static void xdp_finalize(Object *obj)
  * Properties
  */
 
-static bool xdp_check_settable(Object *obj, Error **errp)
-{
-    if (VHOST_DP_AF_XDP(obj)->complete) {
-        error_setg(errp, "cannot change property value of '%s' once it is "
-                   "created", object_get_canonical_path_component(obj));
-        return false;
-    }
-    return true;
-}
-
 static char *xdp_get_ifname(Object *obj, Error **errp)
 {
     return g_strdup(VHOST_DP_AF_XDP(obj)->ifname);
@@ -391,7 +379,7 @@ static char *xdp_get_ifname(Object *obj, Error **errp)
 
 static void xdp_set_ifname(Object *obj, const char *v, Error **errp)
 {
-    if (xdp_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_AF_XDP(obj)->ifname);
         VHOST_DP_AF_XDP(obj)->ifname = g_strdup(v);
     }
@@ -404,7 +392,7 @@ static int xdp_get_mode(Object *obj, Error **errp)
 
 static void xdp_set_mode(Object *obj, int v, Error **errp)
 {
-    if (xdp_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_AF_XDP(obj)->mode = v;
     }
 }
@@ -416,7 +404,7 @@ static bool xdp_get_force_copy(Object *obj, Error **errp)
 
 static void xdp_set_force_copy(Object *obj, bool v, Error **errp)
 {
-    if (xdp_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_AF_XDP(obj)->force_copy = v;
     }
 }
@@ -428,7 +416,7 @@ static bool xdp_get_inhibit(Object *obj, Error **errp)
 
 static void xdp_set_inhibit(Object *obj, bool v, Error **errp)
 {
-    if (xdp_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_AF_XDP(obj)->inhibit = v;
     }
 }
@@ -447,7 +435,7 @@ static void xdp_set_u16(Object *obj, Visitor *v, const char *name,
     uint16_t *field = (uint16_t *)((uint8_t *)obj + (uintptr_t)opaque);
     uint16_t value;
 
-    if (xdp_check_settable(obj, errp) &&
+    if (vhost_dp_driver_check_settable(obj, errp) &&
         visit_type_uint16(v, name, &value, errp)) {
         *field = value;
     }
@@ -464,7 +452,7 @@ static void xdp_set_fds(Object *obj, Visitor *v, const char *name,
 {
     strList *value;
 
-    if (xdp_check_settable(obj, errp) &&
+    if (vhost_dp_driver_check_settable(obj, errp) &&
         visit_type_strList(v, name, &value, errp)) {
         qapi_free_strList(VHOST_DP_AF_XDP(obj)->sock_fds);
         VHOST_DP_AF_XDP(obj)->sock_fds = value;

@@ -387,16 +387,6 @@ static void vdpdk_finalize(Object *obj)
     g_free(dp->port_args);
 }
 
-static bool vdpdk_check_settable(Object *obj, Error **errp)
-{
-    if (VHOST_DP_DPDK(obj)->started) {
-        error_setg(errp, "cannot change property value of '%s' once it is "
-                   "created", object_get_canonical_path_component(obj));
-        return false;
-    }
-    return true;
-}
-
 static char *vdpdk_get_eal_args(Object *obj, Error **errp)
 {
     return g_strdup(VHOST_DP_DPDK(obj)->eal_args);
@@ -404,7 +394,7 @@ static char *vdpdk_get_eal_args(Object *obj, Error **errp)
 
 static void vdpdk_set_eal_args(Object *obj, const char *v, Error **errp)
 {
-    if (vdpdk_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_DPDK(obj)->eal_args);
         VHOST_DP_DPDK(obj)->eal_args = g_strdup(v);
     }
@@ -417,7 +407,7 @@ static char *vdpdk_get_port(Object *obj, Error **errp)
 
 static void vdpdk_set_port(Object *obj, const char *v, Error **errp)
 {
-    if (vdpdk_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_DPDK(obj)->port_args);
         VHOST_DP_DPDK(obj)->port_args = g_strdup(v);
     }
@@ -436,7 +426,7 @@ static void vdpdk_set_queues(Object *obj, Visitor *v, const char *name,
 {
     uint16_t value;
 
-    if (vdpdk_check_settable(obj, errp) &&
+    if (vhost_dp_driver_check_settable(obj, errp) &&
         visit_type_uint16(v, name, &value, errp)) {
         VHOST_DP_DPDK(obj)->queues = value;
     }

@@ -18,9 +18,20 @@ static void vhost_dp_driver_complete(UserCreatable *uc, Error **errp)
 
     /* the mandatory hooks of concrete drivers */
     assert(dc->get_caps && dc->open_queue && dc->close_queue);
-    if (dc->complete) {
-        dc->complete(drv, errp);
+    if (dc->complete && !dc->complete(drv, errp)) {
+        return;
     }
+    drv->created = true;
+}
+
+bool vhost_dp_driver_check_settable(Object *obj, Error **errp)
+{
+    if (VHOST_DP_DRIVER(obj)->created) {
+        error_setg(errp, "cannot change property value of '%s' once it is "
+                   "created", object_get_canonical_path_component(obj));
+        return false;
+    }
+    return true;
 }
 
 static bool vhost_dp_driver_can_be_deleted(UserCreatable *uc)

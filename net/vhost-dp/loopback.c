@@ -219,17 +219,6 @@ static void lb_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
     caps->rx_offloads = lb->offloads ? ol : 0;
 }
 
-static bool lb_check_settable(Object *obj, Error **errp)
-{
-    if (VHOST_DP_DRIVER(obj)->netdev_id) {
-        error_setg(errp, "cannot change property value: '%s' is in use by "
-                   "netdev '%s'", object_get_canonical_path_component(obj),
-                   VHOST_DP_DRIVER(obj)->netdev_id);
-        return false;
-    }
-    return true;
-}
-
 static int lb_get_mode(Object *obj, Error **errp)
 {
     return VHOST_DP_LOOPBACK(obj)->mode;
@@ -237,7 +226,7 @@ static int lb_get_mode(Object *obj, Error **errp)
 
 static void lb_set_mode(Object *obj, int value, Error **errp)
 {
-    if (lb_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_LOOPBACK(obj)->mode = value;
     }
 }
@@ -249,7 +238,7 @@ static bool lb_get_mac_swap(Object *obj, Error **errp)
 
 static void lb_set_mac_swap(Object *obj, bool value, Error **errp)
 {
-    if (lb_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_LOOPBACK(obj)->mac_swap = value;
     }
 }
@@ -261,7 +250,7 @@ static bool lb_get_offloads(Object *obj, Error **errp)
 
 static void lb_set_offloads(Object *obj, bool value, Error **errp)
 {
-    if (lb_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_LOOPBACK(obj)->offloads = value;
     }
 }
@@ -279,7 +268,7 @@ static void lb_set_frame_size(Object *obj, Visitor *v, const char *name,
 {
     uint32_t value;
 
-    if (!lb_check_settable(obj, errp) ||
+    if (!vhost_dp_driver_check_settable(obj, errp) ||
         !visit_type_uint32(v, name, &value, errp)) {
         return;
     }

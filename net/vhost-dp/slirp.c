@@ -100,7 +100,6 @@ struct VhostDpSlirp {
 
     /* parsed by complete() */
     struct in_addr vnetwork, vnetmask, vhost, vdhcp, vdns;
-    bool complete;
     SlQueue *q;
 };
 
@@ -692,7 +691,6 @@ static bool sl_complete(VhostDpDriver *drv, Error **errp)
             return false;
         }
     }
-    sl->complete = true;
     return true;
 }
 
@@ -713,27 +711,17 @@ static void sl_finalize(Object *obj)
  * Properties: they take effect when the object is created
  */
 
-static bool sl_check_settable(Object *obj, Error **errp)
-{
-    if (VHOST_DP_SLIRP(obj)->complete) {
-        error_setg(errp, "cannot change property value of '%s' once it is "
-                   "created", object_get_canonical_path_component(obj));
-        return false;
-    }
-    return true;
-}
-
-#define SL_STR_PROP(field)                                               \
-static char *sl_get_##field(Object *obj, Error **errp)                    \
-{                                                                         \
-    return g_strdup(VHOST_DP_SLIRP(obj)->field);                          \
-}                                                                         \
-static void sl_set_##field(Object *obj, const char *v, Error **errp)      \
-{                                                                         \
-    if (sl_check_settable(obj, errp)) {                                   \
-        g_free(VHOST_DP_SLIRP(obj)->field);                               \
-        VHOST_DP_SLIRP(obj)->field = g_strdup(v);                         \
-    }                                                                     \
+#define SL_STR_PROP(field)                                                   \
+static char *sl_get_##field(Object *obj, Error **errp)                       \
+{                                                                            \
+    return g_strdup(VHOST_DP_SLIRP(obj)->field);                             \
+}                                                                            \
+static void sl_set_##field(Object *obj, const char *v, Error **errp)         \
+{                                                                            \
+    if (vhost_dp_driver_check_settable(obj, errp)) {                         \
+        g_free(VHOST_DP_SLIRP(obj)->field);                                  \
+        VHOST_DP_SLIRP(obj)->field = g_strdup(v);                            \
+    }                                                                        \
 }
 
 SL_STR_PROP(net)
@@ -742,16 +730,16 @@ SL_STR_PROP(dhcpstart)
 SL_STR_PROP(dns)
 SL_STR_PROP(hostname)
 
-#define SL_BOOL_PROP(name, field)                                         \
-static bool sl_get_##name(Object *obj, Error **errp)                      \
-{                                                                         \
-    return VHOST_DP_SLIRP(obj)->field;                                    \
-}                                                                         \
-static void sl_set_##name(Object *obj, bool v, Error **errp)              \
-{                                                                         \
-    if (sl_check_settable(obj, errp)) {                                   \
-        VHOST_DP_SLIRP(obj)->field = v;                                   \
-    }                                                                     \
+#define SL_BOOL_PROP(name, field)                                            \
+static bool sl_get_##name(Object *obj, Error **errp)                         \
+{                                                                            \
+    return VHOST_DP_SLIRP(obj)->field;                                       \
+}                                                                            \
+static void sl_set_##name(Object *obj, bool v, Error **errp)                 \
+{                                                                            \
+    if (vhost_dp_driver_check_settable(obj, errp)) {                         \
+        VHOST_DP_SLIRP(obj)->field = v;                                      \
+    }                                                                        \
 }
 
 SL_BOOL_PROP(restrict, restrict_)
@@ -772,7 +760,7 @@ static void sl_set_list(Object *obj, Visitor *v, const char *name,
     strList **list = (strList **)((uint8_t *)obj + (uintptr_t)opaque);
     strList *value;
 
-    if (!sl_check_settable(obj, errp) ||
+    if (!vhost_dp_driver_check_settable(obj, errp) ||
         !visit_type_strList(v, name, &value, errp)) {
         return;
     }

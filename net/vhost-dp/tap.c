@@ -567,16 +567,6 @@ static void tap_finalize(Object *obj)
  * Properties: they only take effect when the object is created
  */
 
-static bool tap_check_settable(Object *obj, Error **errp)
-{
-    if (VHOST_DP_TAP(obj)->tapfds) {
-        error_setg(errp, "cannot change property value of '%s' once it is "
-                   "created", object_get_canonical_path_component(obj));
-        return false;
-    }
-    return true;
-}
-
 static char *tap_get_ifname(Object *obj, Error **errp)
 {
     return g_strdup(VHOST_DP_TAP(obj)->ifname);
@@ -584,7 +574,7 @@ static char *tap_get_ifname(Object *obj, Error **errp)
 
 static void tap_set_ifname(Object *obj, const char *value, Error **errp)
 {
-    if (tap_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_TAP(obj)->ifname);
         VHOST_DP_TAP(obj)->ifname = g_strdup(value);
     }
@@ -597,7 +587,7 @@ static char *tap_get_fdstr(Object *obj, Error **errp)
 
 static void tap_set_fdstr(Object *obj, const char *value, Error **errp)
 {
-    if (tap_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_TAP(obj)->fd);
         VHOST_DP_TAP(obj)->fd = g_strdup(value);
     }
@@ -617,7 +607,7 @@ static void tap_set_fds(Object *obj, Visitor *v, const char *name,
     VhostDpTap *tap = VHOST_DP_TAP(obj);
     strList *fds;
 
-    if (!tap_check_settable(obj, errp) ||
+    if (!vhost_dp_driver_check_settable(obj, errp) ||
         !visit_type_strList(v, name, &fds, errp)) {
         return;
     }
@@ -638,7 +628,7 @@ static void tap_set_queues(Object *obj, Visitor *v, const char *name,
 {
     uint32_t value;
 
-    if (tap_check_settable(obj, errp) &&
+    if (vhost_dp_driver_check_settable(obj, errp) &&
         visit_type_uint32(v, name, &value, errp)) {
         VHOST_DP_TAP(obj)->queues = value;
     }
@@ -651,7 +641,7 @@ static bool tap_get_vnet_hdr(Object *obj, Error **errp)
 
 static void tap_set_vnet_hdr(Object *obj, bool value, Error **errp)
 {
-    if (tap_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_TAP(obj)->vnet_hdr = value;
     }
 }
@@ -663,7 +653,7 @@ static int tap_get_io(Object *obj, Error **errp)
 
 static void tap_set_io(Object *obj, int value, Error **errp)
 {
-    if (tap_check_settable(obj, errp)) {
+    if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_TAP(obj)->io = value;
     }
 }
