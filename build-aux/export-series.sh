@@ -61,7 +61,7 @@ base_git() {
 }
 
 # Copy an overlay file; meson.build files keep only the lines whose
-# source files exist in the tree at this commit.
+# source files (and subdir()s) exist in the tree at this commit.
 copy_file() {
     local f=$1 tree=$2
     [ -f "$repo/$f" ] || vdp_die "series.manifest names $f, which is missing"
@@ -71,8 +71,12 @@ copy_file() {
         dir=$(dirname "$f")
         : > "$tree/$f"
         while IFS= read -r line; do
-            src=$(echo "$line" | sed -n "s/^ *'\([^']*\.c\)',\? *$/\1/p")
+            src=$(echo "$line" | sed -n "s/.*'\([^']*\.c\)'.*/\1/p")
             if [ -n "$src" ] && [ ! -f "$tree/$dir/$src" ]; then
+                continue
+            fi
+            src=$(echo "$line" | sed -n "s/^ *subdir('\([^']*\)') *$/\1/p")
+            if [ -n "$src" ] && [ ! -f "$tree/$dir/$src/meson.build" ]; then
                 continue
             fi
             printf '%s\n' "$line" >> "$tree/$f"

@@ -41,7 +41,7 @@
 #include "qemu/timer.h"
 #include "qom/object_interfaces.h"
 #include "net/vhost-dp.h"
-#include "trace.h"
+#include "net/vhost-dp/trace.h"
 
 #define TYPE_VHOST_DP_DPDK "vhost-dp-dpdk"
 OBJECT_DECLARE_SIMPLE_TYPE(VhostDpDpdk, VHOST_DP_DPDK)
