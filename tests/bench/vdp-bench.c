@@ -133,6 +133,7 @@ static uint64_t qt_cmd(const char *fmt, ...)
 {
     char buf[256], line[256];
     size_t len = 0;
+    int64_t value = 0;
     va_list ap;
     int n;
 
@@ -163,7 +164,10 @@ static uint64_t qt_cmd(const char *fmt, ...)
     if (strncmp(line, "OK", 2)) {
         die("qtest: '%s' -> '%s'", buf, line);
     }
-    return line[2] ? strtoull(line + 3, NULL, 0) : 0;
+    if (line[2] && sscanf(line + 3, "%" SCNi64, &value) != 1) {
+        die("qtest: '%s' -> '%s'", buf, line);
+    }
+    return value;
 }
 
 static void outb(uint16_t p, uint8_t v)
