@@ -8,6 +8,9 @@
 #   dp-tap      -netdev vhostdp with vhost-dp-tap
 #   vhost-user  -netdev vhost-user to DPDK's testpmd vhost PMD (--no-huge):
 #               rxonly sinks what the guest sends, txonly is the source
+#   tap-raw     no QEMU: tapio writes into or reads from the TAP on QEMU's
+#               core, the most any backend on a TAP file descriptor
+#               can move (the kernel's ceiling)
 #   dp-lb       -netdev vhostdp with vhost-dp-loopback: mode=sink for TX,
 #               mode=source for RX (the engine alone)
 #   dp-dpdk     -netdev vhostdp with vhost-dp-dpdk on DPDK's null PMD
@@ -19,8 +22,10 @@
 # namespace made here, where the kernel takes what the guest sends, and
 # pktgen (AF_PACKET, sendmmsg batches) sends what the guest receives.
 #
-# The driver (the guest) has a core to itself; QEMU, testpmd's forwarding
-# core and pktgen (the host side) share the other.
+# The driver (the guest) runs on one core; QEMU and testpmd's forwarding
+# core on the other.  pktgen shares the driver's core, which then works
+# in rounds every ROUND_US (100) microseconds, like an interrupt-moderated
+# driver, so that QEMU's core is QEMU's alone.
 #
 # Prints a table of medians over RUNS runs with the spread and the ratio
 # to the baseline, writes build/bench/results.csv and results.png.
@@ -42,8 +47,10 @@ BUILD = os.path.join(REPO, "build")
 OUT = os.path.join(BUILD, "bench")
 BENCH = os.path.join(BUILD, "vdp-bench")
 PKTGEN = os.path.join(BUILD, "pktgen")
+TAPIO = os.path.join(BUILD, "tapio")
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = os.environ.get("SECONDS_PER_RUN", "3")
+ROUND_US = os.environ.get("ROUND_US", "100")
 # the driver ("the guest") on one core, QEMU and testpmd's forwarding
 # core on the other: each backend gets the same two cores
 CPU_GUEST, CPU_QEMU = 0, (1 if os.cpu_count() > 1 else 0)
@@ -100,6 +107,8 @@ class Case:
                              for i in range(self.queues)).split()
         iolist = ",".join(f"iothreads.{i}=io{i}" for i in range(self.queues))
         try:
+            if self.backend == "tap-raw":
+                return self.run_raw(ns, ifn, cleanup)
             if self.backend in ("tap", "dp-tap"):
                 sh(f"ip netns add {ns}")
                 cleanup.append(f"ip netns del {ns}")
@@ -119,8 +128,8 @@ class Case:
                          f"net.ipv6.conf.all.disable_ipv6=1 && "
                          f"ip netns exec {ns} ip link set {ifn} up"]
                 if self.dir == "rx":
-                    args += ["--during",
-                             f"exec taskset -c {CPU_QEMU} "
+                    args += ["--round-sleep", ROUND_US, "--during",
+                             f"exec taskset -c {CPU_GUEST} "
                              f"ip netns exec {ns} {PKTGEN} {ifn} "
                              f"{self.size} 1000{' tso' if self.tso else ''}"]
             elif self.backend == "dp-xdp":
@@ -200,9 +209,36 @@ class Case:
                     pass
 
 
+    def run_raw(self, ns, ifn, cleanup):
+        sh(f"ip netns add {ns}")
+        cleanup.append(f"ip netns del {ns}")
+        sh(f"ip -n {ns} tuntap add dev {ifn} mode tap vnet_hdr && "
+           f"ip netns exec {ns} sysctl -qw "
+           f"net.ipv6.conf.all.disable_ipv6=1 && "
+           f"ip -n {ns} link set {ifn} up")
+        cleanup.append(f"ip -n {ns} link del {ifn}")
+        if self.dir == "rx":
+            snd = subprocess.Popen(
+                f"exec taskset -c {CPU_GUEST} ip netns exec {ns} {PKTGEN} "
+                f"{ifn} {self.size} 1000", shell=True,
+                stdout=subprocess.DEVNULL, start_new_session=True)
+            def stop_sender():
+                os.killpg(snd.pid, 15)
+                snd.wait()
+            cleanup.append(stop_sender)
+        r = subprocess.run(f"exec taskset -c {CPU_QEMU} ip netns exec {ns} "
+                           f"{TAPIO} {ifn} {self.dir} {self.size} {SECS}",
+                           shell=True, text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        lines = [x for x in r.stdout.splitlines() if x.startswith("mode=")]
+        if r.returncode or not lines:
+            raise RuntimeError(r.stderr.strip()[-500:])
+        return parse(lines[-1])
+
+
 def cases():
     out = []
-    peers = ["tap", "dp-tap", "vhost-user", "dp-lb"]
+    peers = ["tap", "dp-tap", "tap-raw", "vhost-user", "dp-lb"]
     for d in ("tx", "rx"):
         for size in (64, 512, 1500):
             for b in peers:
@@ -227,6 +263,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     sh(f"cc -O2 -Wall -o {BENCH} {REPO}/tests/bench/vdp-bench.c")
     sh(f"cc -O2 -Wall -o {PKTGEN} {REPO}/tests/bench/pktgen.c")
+    sh(f"cc -O2 -Wall -o {TAPIO} {REPO}/tests/bench/tapio.c")
     if os.geteuid() != 0:
         sys.exit("vdp-bench: the TAP cases need root")
     results = []

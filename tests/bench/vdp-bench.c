@@ -353,6 +353,7 @@ typedef struct Config {
     bool check;
     bool quiet;
     int cpu_guest, cpu_qemu;    /* -1: not pinned */
+    unsigned int round_us;      /* sleep after each round of work */
 } Config;
 
 static Config cfg = {
@@ -763,7 +764,7 @@ static void usage(void)
         "         [--mode tx|rx|both] [--size BYTES] [--tso] [--queues N]\n"
         "         [--seconds S] [--device-extra STR] [--no-check]\n"
         "         [--cpus GUEST,QEMU] [--qemu-extra STR]\n"
-        "         [--post-start CMD] [--during CMD]\n"
+        "         [--post-start CMD] [--during CMD] [--round-sleep US]\n"
         "The netdev's id must be bn0.\n");
     exit(2);
 }
@@ -786,6 +787,7 @@ int main(int argc, char **argv)
         { "no-check", no_argument, NULL, 'C' },
         { "quiet", no_argument, NULL, 'z' },
         { "cpus", required_argument, NULL, 'c' },
+        { "round-sleep", required_argument, NULL, 'i' },
         { }
     };
     bool do_tx, do_rx, loop;
@@ -842,6 +844,9 @@ int main(int argc, char **argv)
         case 'z':
             cfg.quiet = true;
             break;
+        case 'i':
+            cfg.round_us = atoi(optarg);
+            break;
         case 'c':
             if (sscanf(optarg, "%d,%d", &cfg.cpu_guest, &cfg.cpu_qemu) != 2) {
                 usage();
@@ -897,6 +902,14 @@ int main(int argc, char **argv)
                     rx_work(&rxq[i], loop);
                 }
             }
+        }
+        if (cfg.round_us) {
+            /*
+             * Share the core with the host side's sender of a receive
+             * test: run every so often, like an interrupt-moderated
+             * driver, and let it have the rest.
+             */
+            usleep(cfg.round_us);
         }
         if (!n0 && now() >= start + cfg.warmup) {
             /* the measurement starts */
