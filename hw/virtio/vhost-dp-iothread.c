@@ -44,6 +44,7 @@
 #include "block/aio.h"
 #include "block/aio-wait.h"
 #include "exec/memory.h"
+#include "system/dma.h"
 #include "hw/qdev-core.h"
 #include "hw/virtio/vhost.h"
 #include "hw/virtio/virtio.h"
@@ -129,6 +130,8 @@ struct VhostDpEngine {
     bool event_idx;
     bool mrg_rxbuf;
     bool started;
+    bool dma_map;                   /* x-dma-map: measure dma_memory_map */
+    AddressSpace *dma_as;           /* the device's, while started */
 
     bool log_all;                   /* [atomic] */
     bool enabled;                   /* [atomic] */
@@ -233,6 +236,33 @@ static bool dp_translate(VhostDpEngine *e, const DpMemTable *mt,
         len -= chunk;
     }
     return true;
+}
+
+/*
+ * x-dma-map: what QEMU's virtqueue code does for each descriptor on top
+ * of the translation above, so that its cost can be measured in place:
+ * dma_memory_map() the buffer piece by piece when popping it, and
+ * dma_memory_unmap() it when pushing it back (here right away: the
+ * memory table keeps the RAM mapped).
+ */
+static void dp_dma_map_unmap(VhostDpEngine *e, uint64_t gpa, uint32_t len,
+                             bool write)
+{
+    DMADirection dir = write ? DMA_DIRECTION_FROM_DEVICE
+                             : DMA_DIRECTION_TO_DEVICE;
+
+    while (len) {
+        dma_addr_t plen = len;
+        void *p = dma_memory_map(e->dma_as, gpa, &plen, dir,
+                                 MEMTXATTRS_UNSPECIFIED);
+
+        if (!p || !plen) {
+            return;
+        }
+        dma_memory_unmap(e->dma_as, p, plen, dir, write ? plen : 0);
+        gpa += plen;
+        len -= plen;
+    }
 }
 
 /* Translate a table the engine reads as a whole: it must be contiguous */
@@ -456,6 +486,9 @@ static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
                 dp_vring_error(vr, "descriptor %u of chain %u: 0x%" PRIx64
                                "+%u is not in guest RAM", i, head, addr, len);
                 return -1;
+            }
+            if (unlikely(e->dma_as)) {
+                dp_dma_map_unmap(e, addr, len, write);
             }
             total += len;
         }
@@ -1287,6 +1320,7 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
             dp_vring_set_notification(vr, i == DP_TX);
         }
         e->started = true;
+        e->dma_as = e->dma_map ? dev->vdev->dma_as : NULL;
         e->dq->engine = e;
         e->bh = aio_bh_new_guarded(e->ctx, dp_run_bh, e,
                                    &DEVICE(dev->vdev)->mem_reentrancy_guard);
@@ -1415,4 +1449,10 @@ void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpEngineStats *st)
 void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads)
 {
     qatomic_set(&e->rx_offloads_ok, rx_offloads & e->caps.rx_offloads);
+}
+
+void vhost_dp_engine_set_dma_map(VhostDpEngine *e, bool on)
+{
+    assert(!e->started);
+    e->dma_map = on;
 }

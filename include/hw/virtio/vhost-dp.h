@@ -49,6 +49,13 @@ void vhost_dp_engine_free(VhostDpEngine *e);
 /* Read the counters of a queue pair (BQL; any time). */
 void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpEngineStats *st);
 
+/*
+ * Also map and unmap each guest buffer with dma_memory_map(), as QEMU's
+ * virtqueue code does, to measure what that costs (BQL; before the first
+ * start).  The buffers are still reached through the memory table.
+ */
+void vhost_dp_engine_set_dma_map(VhostDpEngine *e, bool on);
+
 /* The guest accepts the VHOST_DP_CAP_* @rx_offloads on receive (BQL). */
 void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads);
 
