@@ -101,8 +101,7 @@ class Case:
         args = [BENCH, "--quiet", "--cpus", CPUS, "--qemu",
                 os.path.join(BUILD, "qemu-system-x86_64"),
                 "--seconds", SECS, "--mode", self.dir,
-                "--size", str(self.size), "--queues", str(self.queues),
-                "--no-check"]
+                "--size", str(self.size), "--queues", str(self.queues)]
         if self.tso:
             args.append("--tso")
         cleanup = []
@@ -162,7 +161,8 @@ class Case:
                     "--netdev", f"vhostdp,id=bn0,driver=d0,"
                                 f"queues={self.queues},{iolist}"]
             elif self.backend in ("dp-lb", "dp-lb-dma"):
-                mode = "sink" if self.dir == "tx" else "source"
+                mode = {"tx": "sink", "rx": "source",
+                        "both": "loopback"}[self.dir]
                 dma = ",x-dma-map=on" if self.backend == "dp-lb-dma" else ""
                 args += iothreads + [
                     "--object", f"vhost-dp-loopback,id=d0,mode={mode},"
@@ -251,6 +251,9 @@ def cases():
                 out.append(Case("dp-lb-dma", d, size))
         for b in ("tap", "dp-tap", "dp-lb"):
             out.append(Case(b, d, 65535, tso=True))
+    # loopback mode: every frame comes back, numbered frames checked
+    out.append(Case("dp-lb", "both", 64))
+    out.append(Case("dp-lb", "both", 65535, tso=True))
     for d in ("tx", "rx"):
         out.append(Case("dp-tap", d, 64, io="uring"))
         for size in (64, 1500):
@@ -286,8 +289,10 @@ def main():
                 break
         if not runs:
             continue
-        pps = [r[f"{c.dir}_pps"] for r in runs]
-        gbps = [r[f"{c.dir}_gbps"] for r in runs]
+        # in loopback mode ("both"), what came back, checked
+        d = "rx" if c.dir == "both" else c.dir
+        pps = [r[f"{d}_pps"] for r in runs]
+        gbps = [r[f"{d}_gbps"] for r in runs]
         io = [sum(v for k, v in r.items() if k.startswith("cpu[IO_"))
               for r in runs]
         allcpu = [sum(v for k, v in r.items() if k.startswith("cpu["))
@@ -340,9 +345,13 @@ def plot(results):
         print("(python3-matplotlib is missing: no plot)")
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    backends = ["tap", "dp-tap", "vhost-user", "dp-lb"]
-    colors = {"tap": "#999999", "dp-tap": "#1f77b4",
+    backends = ["tap", "dp-tap", "tap-raw", "vhost-user", "dp-lb"]
+    colors = {"tap": "#999999", "dp-tap": "#1f77b4", "tap-raw": "#c7c7c7",
               "vhost-user": "#ff7f0e", "dp-lb": "#2ca02c"}
+    labels = {"tap": "tap,vhost=off", "dp-tap": "vhostdp + TAP",
+              "tap-raw": "TAP ceiling (no QEMU)",
+              "vhost-user": "vhost-user, testpmd",
+              "dp-lb": "vhostdp, loopback sink/source"}
     for ax, d in zip(axes, ("tx", "rx")):
         sizes = ["64", "512", "1500"]
         for i, b in enumerate(backends):
@@ -352,15 +361,15 @@ def plot(results):
                      r["dir"] == d and str(r["size"]) == s and
                      r["queues"] == 1]
                 vals.append(v[0] if v else float("nan"))
-            ax.bar([x + i * 0.2 for x in range(len(sizes))], vals, 0.2,
-                   label=b, color=colors[b])
-        ax.set_xticks([x + 0.3 for x in range(len(sizes))])
+            ax.bar([x + i * 0.16 for x in range(len(sizes))], vals, 0.16,
+                   label=labels[b], color=colors[b])
+        ax.set_xticks([x + 0.32 for x in range(len(sizes))])
         ax.set_xticklabels([s + " B" for s in sizes])
         ax.set_ylabel("Mpps (log scale)")
         ax.set_yscale("log")
         ax.set_title("guest " + ("transmit" if d == "tx" else "receive") +
                      ", 1 queue pair")
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path = os.path.join(OUT, "results.png")
     fig.savefig(path, dpi=90)
