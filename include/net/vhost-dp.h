@@ -144,7 +144,9 @@ typedef struct VhostDpFastOps {
      * @iov_cnt, @len, @ol and, if the driver wants it, @priv.  The
      * memory, and the iovec arrays, stay valid and unchanged until the
      * engine hands the frames back with @rx_release.  Returns the number
-     * of frames, 0 if none is ready.
+     * of frames, 0 if none is ready.  The engine calls it again only once
+     * it has handled every frame of the previous burst, so a driver
+     * without @rx_release may reuse its buffers from the start then.
      */
     unsigned int (*rx_burst)(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
                              unsigned int n);

@@ -49,6 +49,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VhostDpTap, VHOST_DP_TAP)
 #define TAP_RX_SLOTS    128             /* a power of two */
 #define TAP_TX_SLOTS    128
 #define TAP_FRAME_MAX   (64 * KiB + 64)
+#define TAP_RX_BURST_BYTES (256 * KiB)  /* io=syscalls: read per burst */
 #define TAP_HDR_LEN     sizeof(struct virtio_net_hdr)
 
 /* io_uring user_data: the slot index, and which side */
@@ -83,9 +84,6 @@ typedef struct TapQueue {
     /* TX: free slots (a stack) */
     uint16_t tx_free[TAP_TX_SLOTS];
     unsigned int tx_nfree;
-
-    /* syscalls mode: RX slots are used round-robin */
-    uint32_t rx_next;
 
     bool submit_pending;
     uint64_t errors;
@@ -280,34 +278,43 @@ static unsigned int tap_sys_rx_burst(VhostDpDriverQueue *dq,
                                      VhostDpPkt *pkts, unsigned int n)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
-    unsigned int i;
+    size_t bytes = 0;
+    unsigned int i = 0;
 
-    /* the engine releases every frame before asking for more */
-    for (i = 0; i < n; i++) {
-        unsigned int slot = q->rx_next % TAP_RX_SLOTS;
-        TapSlot *s = &q->rx[slot];
+    QEMU_BUILD_BUG_ON(TAP_RX_SLOTS < VHOST_DP_BURST);
+    /*
+     * The engine has handled the previous burst: start from the first
+     * slot again, so that the slots in use stay in the cache, and stop
+     * after TAP_RX_BURST_BYTES so that big frames are copied to the
+     * guest while they still are.
+     */
+    for (unsigned int reads = 0; reads < n && bytes < TAP_RX_BURST_BYTES;
+         reads++) {
+        TapSlot *s = &q->rx[i];
         ssize_t r;
 
         s->iov[1].iov_len = TAP_FRAME_MAX;
         r = readv(q->fd, s->iov, 2);
-        if (r < (ssize_t)TAP_HDR_LEN) {
-            if (r < 0 && errno != EAGAIN) {
+        if (r < 0) {
+            if (errno != EAGAIN) {
                 q->errors++;
             }
-            if (r < 0) {
-                break;
-            }
+            break;
+        }
+        if (r < (ssize_t)TAP_HDR_LEN) {
+            q->errors++;        /* a runt: cannot happen with a TAP */
             continue;
         }
-        q->rx_next++;
         s->iov[1].iov_len = r - TAP_HDR_LEN;
         pkts[i] = (VhostDpPkt) {
             .iov = &s->iov[1],
             .iov_cnt = 1,
             .len = r - TAP_HDR_LEN,
-            .priv = slot,
+            .priv = i,
         };
         vhost_dp_vnet_to_offload(&s->hdr, &pkts[i].ol);
+        bytes += r;
+        i++;
     }
     return i;
 }
