@@ -39,6 +39,9 @@
 #include "qemu/iov.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
+#include "qemu/lockable.h"
+#include "qemu/queue.h"
+#include "qemu/units.h"
 #include "qemu/atomic.h"
 #include "qemu/bswap.h"
 #include "block/aio.h"
@@ -116,6 +119,17 @@ typedef struct DpVring {
     bool broken;
 } DpVring;
 
+/* A frame from QEMU itself on its way to the driver */
+typedef struct DpInjected {
+    QSIMPLEQ_ENTRY(DpInjected) next;
+    size_t len;
+    uint8_t data[];
+} DpInjected;
+
+/* how many may wait for the IOThread; the rest are dropped */
+#define DP_INJECT_MAX   8
+#define DP_INJECT_LEN_MAX (64 * KiB)
+
 struct VhostDpEngine {
     VhostDpDriverQueue *dq;
     VhostDpDriverCaps caps;
@@ -148,6 +162,12 @@ struct VhostDpEngine {
     unsigned int mem_hint;
     VhostDpEngineStats st;           /* published after each run */
     VhostDpEngineStats pub;          /* [atomic] what readers see */
+
+    /* frames QEMU sends itself (the announcement), for the driver */
+    QemuMutex inject_lock;
+    QSIMPLEQ_HEAD(, DpInjected) injected;   /* [inject_lock] */
+    unsigned int n_injected;                /* [inject_lock] */
+    bool inject_pending;                    /* [atomic] */
 
     /* [io] TX burst scratch */
     struct iovec tx_iov[DP_IOV_MAX];
@@ -919,6 +939,46 @@ static void dp_publish_stats(VhostDpEngine *e)
     }
 }
 
+/*
+ * Take the frames QEMU injected and hand them to the driver like guest
+ * frames without offloads.  Best effort: what the driver does not take
+ * now is dropped, as a full TAP would drop it.
+ */
+static void dp_inject_flush(VhostDpEngine *e)
+{
+    QSIMPLEQ_HEAD(, DpInjected) list = QSIMPLEQ_HEAD_INITIALIZER(list);
+    DpInjected *f, *next;
+
+    WITH_QEMU_LOCK_GUARD(&e->inject_lock) {
+        QSIMPLEQ_CONCAT(&list, &e->injected);
+        e->n_injected = 0;
+        qatomic_set(&e->inject_pending, false);
+    }
+    QSIMPLEQ_FOREACH_SAFE(f, &list, next, next) {
+        struct iovec iov = { .iov_base = f->data, .iov_len = f->len };
+        VhostDpPkt pkt = { .iov = &iov, .iov_cnt = 1, .len = f->len };
+
+        if (e->dq->ops->tx_burst(e->dq, &pkt, 1) != 1) {
+            e->st.tx_drops++;
+        }
+        g_free(f);
+    }
+}
+
+static void dp_inject_drop_all(VhostDpEngine *e)
+{
+    DpInjected *f;
+
+    WITH_QEMU_LOCK_GUARD(&e->inject_lock) {
+        while ((f = QSIMPLEQ_FIRST(&e->injected))) {
+            QSIMPLEQ_REMOVE_HEAD(&e->injected, next);
+            g_free(f);
+        }
+        e->n_injected = 0;
+        qatomic_set(&e->inject_pending, false);
+    }
+}
+
 static void dp_run(VhostDpEngine *e)
 {
     DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
@@ -934,6 +994,9 @@ static void dp_run(VhostDpEngine *e)
         /* a level-triggered driver fd would spin: enabling runs us again */
         dp_fd_arm(e, false, false);
         return;
+    }
+    if (unlikely(qatomic_read(&e->inject_pending))) {
+        dp_inject_flush(e);
     }
     RCU_READ_LOCK_GUARD();
     mt = qatomic_rcu_read(&e->mem);
@@ -1332,6 +1395,7 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
         e->dq->engine = NULL;
         e->started = false;
         qemu_bh_delete(e->bh);
+        dp_inject_drop_all(e);
         e->bh = NULL;
     }
     return 0;
@@ -1414,6 +1478,8 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriverQueue *dq,
     e->offered = dp_offered_features(caps);
     e->enabled = true;
     e->hdr_len = sizeof(struct virtio_net_hdr);
+    qemu_mutex_init(&e->inject_lock);
+    QSIMPLEQ_INIT(&e->injected);
     for (unsigned int i = 0; i < DP_NVQS; i++) {
         e->vr[i].e = e;
         e->vr[i].index = i;
@@ -1432,6 +1498,8 @@ void vhost_dp_engine_free(VhostDpEngine *e)
     if (e->mem) {
         call_rcu(e->mem, dp_mem_table_free, rcu);
     }
+    dp_inject_drop_all(e);
+    qemu_mutex_destroy(&e->inject_lock);
     g_free(e->name);
     g_free(e);
 }
@@ -1455,4 +1523,27 @@ void vhost_dp_engine_set_dma_map(VhostDpEngine *e, bool on)
 {
     assert(!e->started);
     e->dma_map = on;
+}
+
+bool vhost_dp_engine_inject(VhostDpEngine *e, const uint8_t *frame,
+                            size_t len)
+{
+    DpInjected *f;
+
+    if (!e->started || !len || len > DP_INJECT_LEN_MAX) {
+        return false;
+    }
+    WITH_QEMU_LOCK_GUARD(&e->inject_lock) {
+        if (e->n_injected == DP_INJECT_MAX) {
+            return false;
+        }
+        f = g_malloc(sizeof(*f) + len);
+        f->len = len;
+        memcpy(f->data, frame, len);
+        QSIMPLEQ_INSERT_TAIL(&e->injected, f, next);
+        e->n_injected++;
+        qatomic_set(&e->inject_pending, true);
+    }
+    qemu_bh_schedule(e->bh);
+    return true;
 }

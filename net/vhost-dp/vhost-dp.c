@@ -107,15 +107,20 @@ VHostNetState *vhost_dp_get_vhost_net(NetClientState *nc)
     return s->vhost_net;
 }
 
+/*
+ * Frames QEMU itself sends to the backend: the self-announcement after
+ * migration (qemu_announce_self(), a RARP frame).  They come without a
+ * virtio header: this netdev sets no vnet_hdr_len, and virtio-net sends
+ * nothing else to a vhost backend.  The queue pair's IOThread hands them
+ * to the driver.
+ */
 static ssize_t vhost_dp_receive(NetClientState *nc, const uint8_t *buf,
                                 size_t size)
 {
-    /*
-     * Frames QEMU itself sends to the backend (the self-announcement).
-     * With the datapath in the IOThreads they are not injected yet; the
-     * guest announces itself when it negotiates GUEST_ANNOUNCE.
-     */
-    trace_vhost_dp_receive_dropped(nc->name, size);
+    VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
+    bool sent = s->engine && vhost_dp_engine_inject(s->engine, buf, size);
+
+    trace_vhost_dp_receive(nc->name, size, sent);
     return size;
 }
 

@@ -775,6 +775,35 @@ static void test_tap(void *obj, void *data, QGuestAllocator *alloc)
     close(s);
 }
 
+/*
+ * QEMU's own announcement (announce-self, as after migration) leaves
+ * through the driver: a RARP frame from the NIC's MAC reaches the TAP.
+ */
+static void test_tap_announce(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QTestState *qts = global_qtest;
+    /* source MAC and ethertype (RARP) */
+    static const uint8_t key[] = "\x52\x54\x00\x12\x34\x56\x80\x35";
+    uint8_t got[2048];
+    ssize_t n;
+    int s;
+
+    if (!dp_tap_ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    s = dp_tap_host_socket(false);
+    qtest_qmp_assert_success(qts, "{'execute': 'announce-self', "
+                             "'arguments': {'initial': 50, 'max': 550, "
+                             "'rounds': 2, 'step': 50}}");
+    n = dp_tap_recv(s, got, sizeof(got), 6, key, sizeof(key) - 1);
+    g_assert_cmpint(n, >=, 42);
+    /* broadcast, and a reverse request for that same MAC */
+    g_assert(memcmp(got, "\xff\xff\xff\xff\xff\xff", 6) == 0);
+    g_assert(memcmp(got + 32, key, 6) == 0);
+    close(s);
+}
+
 /* A TSO frame reaches the TAP whole, with its offload header */
 static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
 {
@@ -1311,6 +1340,8 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/tap/syscalls", "virtio-net", test_tap, &opts);
     qos_add_test("vhost-dp/tap/syscalls-offload", "virtio-net",
                  test_tap_offload, &opts);
+    qos_add_test("vhost-dp/tap/announce", "virtio-net", test_tap_announce,
+                 &opts);
     opts.arg = (gpointer)"mq";
     opts.edge.extra_device_opts = "mq=on";
     qos_add_test("vhost-dp/tap/multiqueue", "virtio-net", test_tap_mq,

@@ -56,6 +56,16 @@ void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpEngineStats *st);
  */
 void vhost_dp_engine_set_dma_map(VhostDpEngine *e, bool on);
 
+/*
+ * Hand @frame (@len bytes, no virtio header) to the driver from the queue
+ * pair's IOThread as if the guest had sent it without offloads: for the
+ * frames QEMU sends itself, the announcement after migration (BQL).
+ * Returns false, dropping the frame, when the queue pair is stopped or
+ * too many frames wait.
+ */
+bool vhost_dp_engine_inject(VhostDpEngine *e, const uint8_t *frame,
+                            size_t len);
+
 /* The guest accepts the VHOST_DP_CAP_* @rx_offloads on receive (BQL). */
 void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads);
 
