@@ -13,6 +13,12 @@
 #                           here, with a DHCP server; ping both ways, iperf3
 #                           both ways
 #   run-guest.py qemu-tap   the same over QEMU's own -netdev tap,vhost=off
+#   run-guest.py migrate    vhostdp + vhost-dp-tap (root), live migration:
+#                           the guest downloads a file while it moves to a
+#                           second QEMU whose TAP is on the same bridge in
+#                           the namespace; the file's checksum tells that
+#                           no page the dataplane wrote was lost, and the
+#                           guest stays reachable on the destination
 #
 # Prints "PASS: <mode>: ..." / "FAIL: <mode>: ..." lines, a summary, and
 # exits non-zero on any failure, with the tail of the serial log.
@@ -140,16 +146,13 @@ class Guest:
             raise SkipTest("TAP needs root and /dev/net/tun")
         pid = os.getpid()
         self.ns = f"vdp-{self.mode}-{pid}"
-        self.ifname = f"vdg{pid % 100000}{'q' if self.mode == 'qemu-tap' else ''}"
+        suffix = {"tap": "", "migrate": "m"}.get(self.mode, "q")
+        self.ifname = f"vdg{pid % 100000}{suffix}"
         sh(f"ip netns add {self.ns}")
         self.cleanups.append(lambda: sh(f"ip netns del {self.ns}",
                                         check=False))
-        if self.mode == "tap":
-            self.netdev = [
-                "-object", "iothread,id=io0",
-                "-object", f"vhost-dp-tap,id=drv0,ifname={self.ifname}",
-                "-netdev", "vhostdp,id=vd0,driver=drv0,iothread=io0",
-            ]
+        if self.mode in ("tap", "migrate"):
+            self.netdev = self.dp_tap_netdev(self.ifname)
         else:
             self.netdev = [
                 "-netdev", f"tap,id=vd0,ifname={self.ifname},script=no,"
@@ -157,26 +160,60 @@ class Guest:
             ]
         self.cmdline = (f"vdp.ping={TAP_NET}.1 vdp.iperf={TAP_NET}.1 "
                         f"vdp.iperfport=5201 vdp.waitpeer=4")
+        if self.mode == "migrate":
+            self.ifname_dst = self.ifname + "d"
+            self.blob_size = 96 << 20
+            blob = os.path.join(self.work, "www", "blob")
+            os.makedirs(os.path.dirname(blob))
+            h = hashlib.sha256()
+            with open(blob, "wb") as f:
+                for _ in range(self.blob_size >> 20):
+                    chunk = secrets.token_bytes(1 << 20)
+                    h.update(chunk)
+                    f.write(chunk)
+            self.cmdline = (f"vdp.ping={TAP_NET}.1 "
+                            f"vdp.migrate={TAP_NET}.1:8000/blob "
+                            f"vdp.msha={h.hexdigest()} vdp.waitpeer=4")
+
+    @staticmethod
+    def dp_tap_netdev(ifname):
+        return ["-object", "iothread,id=io0",
+                "-object", f"vhost-dp-tap,id=drv0,ifname={ifname}",
+                "-netdev", "vhostdp,id=vd0,driver=drv0,iothread=io0"]
 
     def tap_host_side(self):
         """Move the TAP QEMU made into our namespace and serve it there."""
         # nsenter, not "ip netns exec": that needs / to be a mount point
         ns = f"nsenter --net=/run/netns/{self.ns}"
-        sh(f"ip link set {self.ifname} netns {self.ns}")
         sh(f"{ns} ip link set lo up")
-        sh(f"{ns} ip addr add {TAP_NET}.1/24 dev {self.ifname}")
-        sh(f"{ns} ip link set {self.ifname} up")
+        if self.mode == "migrate":
+            # both QEMUs' TAPs on one bridge, as on two hosts of a LAN
+            link = "vdpbr0"
+            sh(f"{ns} ip link add {link} type bridge")
+            for tap in (self.ifname, self.ifname_dst):
+                sh(f"ip link set {tap} netns {self.ns}")
+                sh(f"{ns} ip link set {tap} master {link} up")
+        else:
+            link = self.ifname
+            sh(f"ip link set {self.ifname} netns {self.ns}")
+        sh(f"{ns} ip addr add {TAP_NET}.1/24 dev {link}")
+        sh(f"{ns} ip link set {link} up")
         conf = os.path.join(self.work, "udhcpd.conf")
         with open(conf, "w") as f:
             f.write(f"start {TAP_NET}.10\nend {TAP_NET}.20\n"
-                    f"interface {self.ifname}\n"
+                    f"interface {link}\n"
                     f"lease_file {self.work}/leases\n"
                     f"option subnet 255.255.255.0\n"
                     f"option router {TAP_NET}.1\n")
         open(os.path.join(self.work, "leases"), "w").close()
         busybox = os.path.join(BUILD, "guest", "busybox")
-        for cmd in ([busybox, "udhcpd", "-f", conf],
-                    ["iperf3", "-s", "-B", f"{TAP_NET}.1", "-p", "5201"]):
+        cmds = [[busybox, "udhcpd", "-f", conf],
+                ["iperf3", "-s", "-B", f"{TAP_NET}.1", "-p", "5201"]]
+        if self.mode == "migrate":
+            cmds.append(["/usr/bin/python3", "-m", "http.server", "-b",
+                         f"{TAP_NET}.1", "-d",
+                         os.path.join(self.work, "www"), "8000"])
+        for cmd in cmds:
             p = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.ns}"] +
                                  cmd,
                                  stdout=subprocess.DEVNULL,
@@ -184,6 +221,31 @@ class Guest:
             self.cleanups.append(p.kill)
 
     # --- the run ----------------------------------------------------------
+
+    def qemu_args(self, img, qmp_path, netdev):
+        # KVM where it works (VDP_ACCEL=kvm); TCG by default
+        return [os.path.join(BUILD, "qemu-system-x86_64"),
+                "-M", "pc", "-accel", self.accel, "-m", "256", "-nodefaults",
+                "-display", "none", "-no-reboot", "-serial", "stdio",
+                "-qmp", f"unix:{qmp_path},server=on,wait=off",
+                "-kernel", os.path.join(img, "vmlinuz"),
+                "-initrd", os.path.join(img, "initrd.gz"),
+                "-append", "console=ttyS0 quiet panic=-1 " + self.cmdline,
+                "-device", "virtio-net-pci,netdev=vd0,romfile="] + netdev
+
+    def start_qemu(self, args, qmp_path, name):
+        with open(os.path.join(self.work, name + ".cmdline"), "w") as f:
+            f.write(" ".join(args) + "\n")
+        p = subprocess.Popen(args, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.cleanups.append(p.kill)
+        try:
+            return p, Qmp(qmp_path)
+        except OSError:
+            p.kill()
+            out = p.stdout.read()
+            raise RuntimeError(f"QEMU ({name}) did not start: " +
+                               out.strip()[-2000:])
 
     def run(self):
         img = subprocess.run([os.path.join(REPO, "tests/guest/build-image.sh")],
@@ -193,43 +255,60 @@ class Guest:
             self.setup_slirp()
         else:
             self.setup_tap()
+        self.accel = os.environ.get("VDP_ACCEL", "tcg")
         qmp_path = os.path.join(self.work, "qmp.sock")
-        # KVM where it works (VDP_ACCEL=kvm); TCG by default
-        accel = os.environ.get("VDP_ACCEL", "tcg")
-        self.accel = accel
-        args = [os.path.join(BUILD, "qemu-system-x86_64"),
-                "-M", "pc", "-accel", accel, "-m", "256", "-nodefaults",
-                "-display", "none", "-no-reboot", "-serial", "stdio",
-                "-qmp", f"unix:{qmp_path},server=on,wait=off",
-                "-kernel", os.path.join(img, "vmlinuz"),
-                "-initrd", os.path.join(img, "initrd.gz"),
-                "-append", "console=ttyS0 quiet panic=-1 " + self.cmdline,
-                "-device", "virtio-net-pci,netdev=vd0,romfile="] + self.netdev
+        args = self.qemu_args(img, qmp_path, self.netdev)
         if self.mode != "slirp":
             args.append("-S")
-        with open(os.path.join(self.work, "cmdline"), "w") as f:
-            f.write(" ".join(args) + "\n")
         self.t0 = time.time()
-        self.qemu = subprocess.Popen(args, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1)
-        self.cleanups.append(self.qemu.kill)
-        try:
-            qmp = Qmp(qmp_path)
-        except OSError:
-            self.qemu.kill()
-            out = self.qemu.stdout.read()
-            raise RuntimeError("QEMU did not start: " + out.strip()[-2000:])
+        self.qemu, qmp = self.start_qemu(args, qmp_path, "qemu")
+        qemus = [self.qemu]
+        if self.mode == "migrate":
+            dqmp_path = os.path.join(self.work, "qmp-dst.sock")
+            mig = os.path.join(self.work, "migration.sock")
+            dst, dqmp = self.start_qemu(
+                self.qemu_args(img, dqmp_path,
+                               self.dp_tap_netdev(self.ifname_dst)) +
+                ["-incoming", f"unix:{mig}"], dqmp_path, "qemu-dst")
+            qemus.append(dst)
         if self.mode != "slirp":
             self.tap_host_side()
             qmp.cmd("cont")
 
-        timer = threading.Timer(self.timeout, self.qemu.kill)
+        timer = threading.Timer(self.timeout,
+                                lambda: [q.kill() for q in qemus])
         timer.start()
         self.cleanups.append(timer.cancel)
-        done = False
         log = open(os.path.join(self.work, "serial.log"), "w")
-        for line in self.qemu.stdout:
+        if self.mode == "migrate":
+            if self.read_serial(self.qemu, qmp, log, "READY: migrate"):
+                self.migrate(qmp, mig)
+            self.qemu, qmp = dst, dqmp
+        done = self.read_serial(self.qemu, qmp, log, "DONE: ")
+        self.boot_time = time.time() - self.t0
+        for q in qemus:
+            try:
+                q.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                q.kill()
+        if not done:
+            self.host(False, f"the guest did not finish within "
+                             f"{self.timeout} s (exit {self.qemu.returncode})")
+        if self.mode != "qemu-tap" and self.stats is None:
+            self.host(False, "no statistics from query-vhost-dp")
+        if self.mode == "migrate" and done:
+            # the download's result came from the destination, so it was
+            # still running when the guest moved; and it flowed there
+            rx = sum(q["rx-bytes"] for st in self.stats or []
+                     for q in st["queues"])
+            ok = any(t.startswith("download across migration")
+                     for _, t in self.results) and rx > (8 << 20)
+            self.host(ok, f"the download went on on the destination: "
+                          f"{rx >> 20} MiB received there")
+
+    def read_serial(self, qemu, qmp, log, until):
+        """Follow the serial console up to a line starting with @until."""
+        for line in qemu.stdout:
             line = line.rstrip("\r\n")
             log.write(line + "\n")
             log.flush()
@@ -245,23 +324,39 @@ class Guest:
                     self.ping_guest()
                 if self.mode != "qemu-tap":
                     self.stats = qmp.cmd("query-vhost-dp")
-            elif line.startswith("DONE: "):
-                done = True
-                try:
-                    qmp.cmd("quit")
-                except (EOFError, OSError):
-                    pass
+            if line.startswith(until):
+                if until == "DONE: ":
+                    try:
+                        qmp.cmd("quit")
+                    except (EOFError, OSError):
+                        pass
+                return True
+        return False
+
+    def migrate(self, qmp, path):
+        """Live-migrate the guest to the QEMU waiting on @path."""
+        time.sleep(0.5)     # let the guest's download get going
+        qmp.cmd("migrate", uri=f"unix:{path}")
+        end = time.time() + 120
+        while True:
+            st = qmp.cmd("query-migrate")
+            status = st.get("status")
+            if status in ("completed", "failed", "cancelled"):
                 break
-        self.boot_time = time.time() - self.t0
+            if time.time() > end:
+                status = "not done after 120 s"
+                break
+            time.sleep(0.05)
+        ram = st.get("ram", {})
+        self.host(status == "completed",
+                  f"live migration {status}: {st.get('total-time', '?')} ms, "
+                  f"downtime {st.get('downtime', '?')} ms, "
+                  f"{ram.get('transferred', 0) >> 20} MiB sent, "
+                  f"{ram.get('dirty-sync-count', '?')} dirty syncs")
         try:
-            self.qemu.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.qemu.kill()
-        if not done:
-            self.host(False, f"the guest did not finish within "
-                             f"{self.timeout} s (exit {self.qemu.returncode})")
-        if self.mode != "qemu-tap" and self.stats is None:
-            self.host(False, "no statistics from query-vhost-dp")
+            qmp.cmd("quit")
+        except (EOFError, OSError):
+            pass
 
     def check_hostfwd(self):
         # the guest may not listen yet: slirp then resets the connection
@@ -340,7 +435,7 @@ class SkipTest(Exception):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["slirp", "tap", "qemu-tap"])
+    ap.add_argument("mode", choices=["slirp", "tap", "qemu-tap", "migrate"])
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--timeout", type=int, default=180)
     a = ap.parse_args()

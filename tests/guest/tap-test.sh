@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # A real guest on vhostdp + vhost-dp-tap, then on QEMU's -netdev tap for
-# comparison, each with the TAP's host side in a namespace of its own
+# comparison, each with the TAP's host side in a namespace of its own,
+# then live-migrated between two QEMUs on vhost-dp-tap while it downloads
 # (see run-guest.py).  Needs root; skipped otherwise.
 here=$(dirname "$0")
 rc=0
-for mode in tap qemu-tap; do
+for mode in tap qemu-tap migrate; do
     timeout 300 /usr/bin/python3 "$here/run-guest.py" "$mode" --demo || rc=1
 done
 exit $rc
