@@ -268,8 +268,21 @@ def cases():
     return out
 
 
+def replot(path):
+    """--plot CSV: draw the plot again from a results.csv"""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["mpps"] = float(r["mpps"])
+        r["queues"] = int(r["queues"])
+    plot(rows)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if len(sys.argv) == 3 and sys.argv[1] == "--plot":
+        replot(sys.argv[2])
+        return
     sh(f"cc -O2 -Wall -o {BENCH} {REPO}/tests/bench/vdp-bench.c")
     sh(f"cc -O2 -Wall -o {PKTGEN} {REPO}/tests/bench/pktgen.c")
     sh(f"cc -O2 -Wall -o {TAPIO} {REPO}/tests/bench/tapio.c")
@@ -369,8 +382,10 @@ def plot(results):
         ax.set_yscale("log")
         ax.set_title("guest " + ("transmit" if d == "tx" else "receive") +
                      ", 1 queue pair")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(backends),
+               fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     path = os.path.join(OUT, "results.png")
     fig.savefig(path, dpi=90)
     print(f"(plot: {path})")
