@@ -25,8 +25,10 @@
  *
  * Guest memory: descriptor addresses are guest physical addresses,
  * translated through an RCU-published copy of the vhost memory table
- * (dp_translate(), the one translation step; a vIOMMU slots in there).
- * Ring addresses are host virtual addresses mapped by vhost.c.  Every
+ * (dp_translate(), the one translation step; with a vIOMMU it first
+ * turns the IOVA into a guest physical address, dp_iova_to_gpa()).
+ * Ring addresses are host virtual addresses mapped by vhost.c, or IOVAs
+ * resolved when the queue pair starts (dp_map_ring()).  Every
  * guest write is marked dirty while migration logs (VHOST_F_LOG_ALL).
  *
  * Guest input is hostile: every index, descriptor, length and chain is
@@ -95,16 +97,46 @@ typedef struct DpMemTable {
     DpMemRegion r[];
 } DpMemTable;
 
+/*
+ * The parts of a split vring.  With a vIOMMU, a part that is contiguous
+ * in IOVA space may be scattered in guest memory: it is then reached
+ * page by page (dp_ring_at()).  No field of the ring crosses a page:
+ * descriptors are 16 bytes at 16-byte alignment, avail entries 2 bytes,
+ * and the used ring is written 4 bytes at a time.
+ */
+enum {
+    DP_RING_DESC,
+    DP_RING_AVAIL,
+    DP_RING_USED,
+    DP_RING_PARTS,
+};
+
+typedef struct DpRingPages {
+    unsigned int first_off;         /* of the part in its first page */
+    struct {
+        uint8_t *hva;
+        uint64_t gpa;
+    } page[];
+} DpRingPages;
+
 typedef struct DpVring {
     struct VhostDpEngine *e;
     unsigned int index;             /* DP_RX or DP_TX */
 
     /* set by the vhost ops while stopped */
     unsigned int num;
+    uint64_t desc_addr;             /* as vhost gives them: HVAs, or */
+    uint64_t avail_addr;            /* IOVAs with a vIOMMU */
+    uint64_t used_addr;
+    uint64_t used_log_addr;
+
+    /* resolved at start */
     struct vring_desc *desc;
     struct vring_avail *avail;
     struct vring_used *used;
     uint64_t used_gpa;
+    /* with a vIOMMU: parts whose pages are scattered, else NULL */
+    struct DpRingPages *scatter[DP_RING_PARTS];
     int kick_fd;
     int call_fd;                    /* [atomic]: swapped by masking */
 
@@ -118,6 +150,17 @@ typedef struct DpVring {
     bool polling;                   /* between poll_begin and poll_end */
     bool broken;
 } DpVring;
+
+/* An IOVA range the vIOMMU translated, see dp_iova_to_gpa() */
+typedef struct DpIotlb {
+    uint64_t iova;                  /* aligned to mask + 1 */
+    uint64_t mask;
+    uint64_t gpa;
+    IOMMUAccessFlags perm;
+} DpIotlb;
+
+#define DP_IOTLB_SIZE   8
+#define DP_RING_PAGE    4096    /* how scattered ring parts are reached */
 
 /* A frame from QEMU itself on its way to the driver */
 typedef struct DpInjected {
@@ -146,6 +189,7 @@ struct VhostDpEngine {
     bool started;
     bool dma_map;                   /* x-dma-map: measure dma_memory_map */
     AddressSpace *dma_as;           /* the device's, while started */
+    AddressSpace *iommu_as;         /* with a vIOMMU: what IOVAs go to */
 
     bool log_all;                   /* [atomic] */
     bool enabled;                   /* [atomic] */
@@ -168,6 +212,11 @@ struct VhostDpEngine {
     QSIMPLEQ_HEAD(, DpInjected) injected;   /* [inject_lock] */
     unsigned int n_injected;                /* [inject_lock] */
     bool inject_pending;                    /* [atomic] */
+
+    /* [io] vIOMMU translations, valid for one run of the queue pair */
+    DpIotlb iotlb[DP_IOTLB_SIZE];
+    unsigned int iotlb_n;
+    unsigned int iotlb_next;
 
     /* [io] TX burst scratch */
     struct iovec tx_iov[DP_IOV_MAX];
@@ -224,14 +273,58 @@ static const DpMemRegion *dp_mem_lookup(VhostDpEngine *e,
 }
 
 /*
+ * With a vIOMMU, the addresses the guest gives are IOVAs: translate @iova
+ * for reading or (@write) writing into a guest physical address, with
+ * *@len the bytes that stay contiguous from there.  The translations of a
+ * run are kept for that run only, so that an unmap the guest makes is
+ * seen by the next run at the latest; dp_send_device_iotlb_msg() waits
+ * for the current one.  In the IOThread, under rcu_read_lock.
+ */
+static bool dp_iova_to_gpa(VhostDpEngine *e, uint64_t iova, bool write,
+                           uint64_t *gpa, uint64_t *len)
+{
+    IOMMUAccessFlags need = write ? IOMMU_WO : IOMMU_RO;
+    IOMMUTLBEntry t;
+    DpIotlb *c;
+
+    for (unsigned int i = 0; i < e->iotlb_n; i++) {
+        c = &e->iotlb[i];
+        if ((iova & ~c->mask) == c->iova && (c->perm & need) == need) {
+            goto hit;
+        }
+    }
+    t = address_space_get_iotlb_entry(e->iommu_as, iova, write,
+                                      MEMTXATTRS_UNSPECIFIED);
+    if (t.target_as != &address_space_memory || (t.perm & need) != need) {
+        return false;
+    }
+    c = &e->iotlb[e->iotlb_next];
+    e->iotlb_next = (e->iotlb_next + 1) % DP_IOTLB_SIZE;
+    if (e->iotlb_n < DP_IOTLB_SIZE) {
+        e->iotlb_n++;
+    }
+    *c = (DpIotlb) {
+        .iova = iova & ~t.addr_mask,
+        .mask = t.addr_mask,
+        .gpa = t.translated_addr & ~t.addr_mask,
+        .perm = t.perm,
+    };
+hit:
+    *gpa = c->gpa + (iova & c->mask);
+    *len = c->mask + 1 - (iova & c->mask);
+    return true;
+}
+
+/*
  * Translate the guest buffer [@gpa, @gpa + @len) into iovecs appended at
  * @iov[*cnt], at most @max in all; also record each piece's guest address
  * in @gpas when it is not NULL.  Returns false if the buffer is not all
  * guest RAM or does not fit.
  */
-static bool dp_translate(VhostDpEngine *e, const DpMemTable *mt,
-                         uint64_t gpa, uint32_t len, struct iovec *iov,
-                         uint64_t *gpas, unsigned int *cnt, unsigned int max)
+static bool dp_translate_gpa(VhostDpEngine *e, const DpMemTable *mt,
+                             uint64_t gpa, uint32_t len, struct iovec *iov,
+                             uint64_t *gpas, unsigned int *cnt,
+                             unsigned int max)
 {
     while (len) {
         const DpMemRegion *r;
@@ -285,6 +378,35 @@ static void dp_dma_map_unmap(VhostDpEngine *e, uint64_t gpa, uint32_t len,
     }
 }
 
+/*
+ * The same for a buffer the guest gave by address: an IOVA with a vIOMMU
+ * (@write: the device writes it), a guest physical address otherwise.
+ */
+static bool dp_translate(VhostDpEngine *e, const DpMemTable *mt,
+                         uint64_t addr, uint32_t len, bool write,
+                         struct iovec *iov, uint64_t *gpas,
+                         unsigned int *cnt, unsigned int max)
+{
+    if (likely(!e->iommu_as)) {
+        return dp_translate_gpa(e, mt, addr, len, iov, gpas, cnt, max);
+    }
+    while (len) {
+        uint64_t gpa, avail;
+        uint32_t chunk;
+
+        if (!dp_iova_to_gpa(e, addr, write, &gpa, &avail)) {
+            return false;
+        }
+        chunk = MIN(avail, len);
+        if (!dp_translate_gpa(e, mt, gpa, chunk, iov, gpas, cnt, max)) {
+            return false;
+        }
+        addr += chunk;
+        len -= chunk;
+    }
+    return true;
+}
+
 /* Translate a table the engine reads as a whole: it must be contiguous */
 static void *dp_map_table(VhostDpEngine *e, const DpMemTable *mt,
                           uint64_t gpa, uint32_t len)
@@ -292,6 +414,20 @@ static void *dp_map_table(VhostDpEngine *e, const DpMemTable *mt,
     const DpMemRegion *r;
     uint64_t avail;
 
+    if (unlikely(e->iommu_as)) {
+        /* an indirect table: an IOVA, contiguous in guest memory too */
+        uint64_t iova = gpa, next;
+
+        if (!dp_iova_to_gpa(e, iova, false, &gpa, &avail)) {
+            return NULL;
+        }
+        for (uint64_t off = avail; off < len; off += avail) {
+            if (!dp_iova_to_gpa(e, iova + off, false, &next, &avail) ||
+                next != gpa + off) {
+                return NULL;
+            }
+        }
+    }
     r = dp_mem_lookup(e, mt, gpa, &avail);
     if (!r || avail < len) {
         return NULL;
@@ -341,9 +477,45 @@ static void G_GNUC_PRINTF(2, 3) dp_vring_error(DpVring *vr,
                  vr->index == DP_RX ? "rx" : "tx", msg);
 }
 
+static inline void *dp_ring_at(DpVring *vr, unsigned int part, void *base,
+                               size_t off)
+{
+    const DpRingPages *p = vr->scatter[part];
+
+    if (likely(!p)) {
+        return (uint8_t *)base + off;
+    }
+    off += p->first_off;
+    return p->page[off / DP_RING_PAGE].hva + off % DP_RING_PAGE;
+}
+
+#define DP_AVAIL_AT(vr, off) dp_ring_at(vr, DP_RING_AVAIL, (vr)->avail, off)
+#define DP_USED_AT(vr, off)  dp_ring_at(vr, DP_RING_USED, (vr)->used, off)
+
+/* Mark [@off, @off + @len) of the used ring dirty (migration) */
+static void dp_used_mark_dirty(DpVring *vr, const DpMemTable *mt,
+                               size_t off, size_t len)
+{
+    const DpRingPages *p = vr->scatter[DP_RING_USED];
+
+    if (likely(!p)) {
+        dp_mark_dirty(vr->e, mt, vr->used_gpa + off, len);
+        return;
+    }
+    off += p->first_off;
+    while (len) {
+        size_t chunk = MIN(len, DP_RING_PAGE - off % DP_RING_PAGE);
+
+        dp_mark_dirty(vr->e, mt, p->page[off / DP_RING_PAGE].gpa +
+                      off % DP_RING_PAGE, chunk);
+        off += chunk;
+        len -= chunk;
+    }
+}
+
 static inline uint16_t dp_avail_idx(DpVring *vr)
 {
-    return le16_to_cpu(qatomic_read(&vr->avail->idx));
+    return le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 2)));
 }
 
 /* Is there work in the avail ring?  Also the TX poll check. */
@@ -362,19 +534,31 @@ static bool dp_vring_set_notification(DpVring *vr, bool enable)
 
     if (e->event_idx) {
         if (enable) {
-            uint16_t *avail_event = (uint16_t *)&vr->used->ring[vr->num];
+            size_t off = offsetof(struct vring_used, ring) +
+                         vr->num * sizeof(struct vring_used_elem);
 
-            qatomic_set(avail_event, cpu_to_le16(vr->last_avail));
+            qatomic_set((uint16_t *)DP_USED_AT(vr, off),
+                        cpu_to_le16(vr->last_avail));
+            if (unlikely(qatomic_read(&e->log_all))) {
+                WITH_RCU_READ_LOCK_GUARD() {
+                    const DpMemTable *mt = qatomic_rcu_read(&e->mem);
+
+                    if (mt) {
+                        dp_used_mark_dirty(vr, mt, off, 2);
+                    }
+                }
+            }
         }
     } else {
-        uint16_t flags = le16_to_cpu(vr->used->flags);
+        uint16_t *f = DP_USED_AT(vr, 0);
+        uint16_t flags = le16_to_cpu(*f);
 
         if (enable) {
             flags &= ~VRING_USED_F_NO_NOTIFY;
         } else {
             flags |= VRING_USED_F_NO_NOTIFY;
         }
-        qatomic_set(&vr->used->flags, cpu_to_le16(flags));
+        qatomic_set(f, cpu_to_le16(flags));
     }
     if (!enable) {
         return false;
@@ -395,7 +579,8 @@ static int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
     if (vr->last_avail == avail_idx) {
         return -1;
     }
-    head = le16_to_cpu(vr->avail->ring[vr->last_avail % vr->num]);
+    head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
+                                                 (vr->last_avail % vr->num)));
     if (head >= vr->num) {
         dp_vring_error(vr, "avail ring entry %u is %u, ring size %u",
                        vr->last_avail, head, vr->num);
@@ -451,7 +636,10 @@ static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
                            "than its table (%u)", head, table_size);
             return -1;
         }
-        d = table[i];
+        d = indirect ? table[i]
+                     : *(struct vring_desc *)dp_ring_at(vr, DP_RING_DESC,
+                                                        vr->desc,
+                                                        i * sizeof(d));
         flags = le16_to_cpu(d.flags);
         addr = le64_to_cpu(d.addr);
         len = le32_to_cpu(d.len);
@@ -499,7 +687,8 @@ static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
             return -1;
         }
         if (len) {
-            if (!dp_translate(e, mt, addr, len, iov, gpas, cnt, max)) {
+            if (!dp_translate(e, mt, addr, len, write, iov, gpas, cnt,
+                              max)) {
                 if (*cnt >= max) {
                     return -2;
                 }
@@ -532,10 +721,11 @@ static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
 /* Put one used element; published by dp_vring_flush() */
 static inline void dp_vring_put(DpVring *vr, uint16_t head, uint32_t len)
 {
-    struct vring_used_elem *u = &vr->used->ring[vr->used_idx % vr->num];
+    size_t off = offsetof(struct vring_used, ring) +
+                 (vr->used_idx % vr->num) * sizeof(struct vring_used_elem);
 
-    u->id = cpu_to_le32(head);
-    u->len = cpu_to_le32(len);
+    *(uint32_t *)DP_USED_AT(vr, off) = cpu_to_le32(head);
+    *(uint32_t *)DP_USED_AT(vr, off + 4) = cpu_to_le32(len);
     vr->used_idx++;
 }
 
@@ -551,36 +741,36 @@ static void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
     }
     /* the guest must see the elements before the index */
     smp_wmb();
-    qatomic_set(&vr->used->idx, cpu_to_le16(new));
+    qatomic_set((uint16_t *)DP_USED_AT(vr, 2), cpu_to_le16(new));
 
     if (qatomic_read(&e->log_all)) {
         unsigned int first = old % vr->num;
         unsigned int n = (uint16_t)(new - old);
-        uint64_t ring = vr->used_gpa + offsetof(struct vring_used, ring);
+        size_t ring = offsetof(struct vring_used, ring);
         size_t esz = sizeof(struct vring_used_elem);
 
         if (first + n <= vr->num) {
-            dp_mark_dirty(e, mt, ring + first * esz, n * esz);
+            dp_used_mark_dirty(vr, mt, ring + first * esz, n * esz);
         } else {
-            dp_mark_dirty(e, mt, ring + first * esz,
-                          (vr->num - first) * esz);
-            dp_mark_dirty(e, mt, ring, (first + n - vr->num) * esz);
+            dp_used_mark_dirty(vr, mt, ring + first * esz,
+                               (vr->num - first) * esz);
+            dp_used_mark_dirty(vr, mt, ring, (first + n - vr->num) * esz);
         }
-        dp_mark_dirty(e, mt, vr->used_gpa, offsetof(struct vring_used, ring));
+        dp_used_mark_dirty(vr, mt, 0, ring);
     }
 
     /* the index must be visible before we read the guest's event */
     smp_mb();
     if (e->event_idx) {
         uint16_t used_event = le16_to_cpu(
-            qatomic_read((uint16_t *)&vr->avail->ring[vr->num]));
+            qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 4 + 2 * vr->num)));
 
         notify = !vr->signalled_used_valid ||
                  vring_need_event(used_event, new, vr->signalled_used);
         vr->signalled_used = new;
         vr->signalled_used_valid = true;
     } else {
-        notify = !(le16_to_cpu(qatomic_read(&vr->avail->flags)) &
+        notify = !(le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 0))) &
                    VRING_AVAIL_F_NO_INTERRUPT);
     }
     if (notify) {
@@ -998,6 +1188,7 @@ static void dp_run(VhostDpEngine *e)
     if (unlikely(qatomic_read(&e->inject_pending))) {
         dp_inject_flush(e);
     }
+    e->iotlb_n = 0;     /* vIOMMU translations live for one run */
     RCU_READ_LOCK_GUARD();
     mt = qatomic_rcu_read(&e->mem);
     if (!mt) {
@@ -1229,11 +1420,14 @@ static int dp_set_vring_addr(struct vhost_dev *dev,
     VhostDpEngine *e = dp_engine(dev);
     DpVring *vr = dp_vring(dev, addr->index);
 
-    /* also called while running, to toggle logging: no ring change */
-    vr->desc = (void *)(uintptr_t)addr->desc_user_addr;
-    vr->avail = (void *)(uintptr_t)addr->avail_user_addr;
-    vr->used = (void *)(uintptr_t)addr->used_user_addr;
-    vr->used_gpa = addr->log_guest_addr;
+    /*
+     * Also called while running, to toggle logging: no ring change.  The
+     * addresses are resolved when the queue pair starts.
+     */
+    vr->desc_addr = addr->desc_user_addr;
+    vr->avail_addr = addr->avail_user_addr;
+    vr->used_addr = addr->used_user_addr;
+    vr->used_log_addr = addr->log_guest_addr;
     trace_vhost_dp_set_vring_addr(e, addr->index, addr->desc_user_addr,
                                   addr->avail_user_addr,
                                   addr->used_user_addr);
@@ -1353,6 +1547,86 @@ static int dp_net_set_mtu(struct vhost_dev *dev, uint16_t mtu)
     return 0;
 }
 
+/*
+ * Where a part of a vring (@len bytes at @addr) is: vhost gives QEMU's
+ * own mapping of guest RAM, or with a vIOMMU an IOVA.  Then the part is
+ * contiguous in IOVA space only: if its pages are scattered in guest
+ * memory, *@scatter gets them.  Sets *@gpa for a contiguous part.  BQL,
+ * stopped.
+ */
+static void *dp_map_ring(VhostDpEngine *e, uint64_t addr, uint64_t len,
+                         bool write, uint64_t *gpa, DpRingPages **scatter)
+{
+    unsigned int first = addr % DP_RING_PAGE;
+    unsigned int npages = DIV_ROUND_UP(first + len, DP_RING_PAGE);
+    g_autofree DpRingPages *p = NULL;
+    const DpMemRegion *r;
+    const DpMemTable *mt;
+    bool contiguous = true;
+    uint64_t avail;
+
+    *scatter = NULL;
+    if (!e->iommu_as) {
+        return (void *)(uintptr_t)addr;
+    }
+    RCU_READ_LOCK_GUARD();
+    mt = qatomic_rcu_read(&e->mem);
+    if (!mt) {
+        return NULL;
+    }
+    p = g_malloc(sizeof(*p) + npages * sizeof(p->page[0]));
+    p->first_off = first;
+    for (unsigned int i = 0; i < npages; i++) {
+        uint64_t iova = addr - first + (uint64_t)i * DP_RING_PAGE;
+        uint64_t g;
+
+        if (!dp_iova_to_gpa(e, iova, write, &g, &avail) ||
+            avail < DP_RING_PAGE) {
+            return NULL;
+        }
+        r = dp_mem_lookup(e, mt, g, &avail);
+        if (!r || avail < DP_RING_PAGE) {
+            return NULL;
+        }
+        p->page[i].gpa = g;
+        p->page[i].hva = r->hva + (g - r->gpa);
+        contiguous &= !i || (g == p->page[i - 1].gpa + DP_RING_PAGE &&
+                             p->page[i].hva ==
+                             p->page[i - 1].hva + DP_RING_PAGE);
+    }
+    *gpa = p->page[0].gpa + first;
+    if (contiguous) {
+        return p->page[0].hva + first;
+    }
+    *scatter = g_steal_pointer(&p);
+    return (*scatter)->page[0].hva + first;
+}
+
+static void dp_vring_unresolve(DpVring *vr)
+{
+    for (unsigned int i = 0; i < DP_RING_PARTS; i++) {
+        g_free(vr->scatter[i]);
+        vr->scatter[i] = NULL;
+    }
+}
+
+static void dp_vring_resolve(VhostDpEngine *e, DpVring *vr)
+{
+    uint64_t gpa = 0, n = vr->num;
+
+    dp_vring_unresolve(vr);
+    vr->desc = dp_map_ring(e, vr->desc_addr, n * sizeof(struct vring_desc),
+                           false, &gpa, &vr->scatter[DP_RING_DESC]);
+    vr->avail = dp_map_ring(e, vr->avail_addr, 6 + 2 * n, false, &gpa,
+                            &vr->scatter[DP_RING_AVAIL]);
+    vr->used = dp_map_ring(e, vr->used_addr,
+                           6 + n * sizeof(struct vring_used_elem), true,
+                           &gpa, &vr->scatter[DP_RING_USED]);
+    vr->used_gpa = e->iommu_as ? gpa : vr->used_log_addr;
+    /* what the run loop translates, it translates again */
+    e->iotlb_n = 0;
+}
+
 static bool dp_vring_ready(DpVring *vr)
 {
     return vr->num && vr->desc && vr->avail && vr->used && vr->kick_fd >= 0;
@@ -1366,16 +1640,18 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
         return 0;
     }
     if (started) {
+        e->iommu_as = vhost_dev_has_iommu(dev) ? dev->vdev->dma_as : NULL;
         for (unsigned int i = 0; i < DP_NVQS; i++) {
             DpVring *vr = &e->vr[i];
 
+            dp_vring_resolve(e, vr);
             if (!dp_vring_ready(vr)) {
                 error_report("vhost-dp: %s: vring %u is not set up", e->name,
                              i);
                 return -EINVAL;
             }
             event_notifier_init_fd(&vr->kick, vr->kick_fd);
-            vr->used_idx = le16_to_cpu(vr->used->idx);
+            vr->used_idx = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 2));
             vr->signalled_used_valid = false;
             vr->broken = false;
             vr->polling = false;
@@ -1396,7 +1672,33 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
         e->started = false;
         qemu_bh_delete(e->bh);
         dp_inject_drop_all(e);
+        for (unsigned int i = 0; i < DP_NVQS; i++) {
+            dp_vring_unresolve(&e->vr[i]);
+        }
         e->bh = NULL;
+    }
+    return 0;
+}
+
+static void dp_iotlb_flush_bh(void *opaque)
+{
+    VhostDpEngine *e = opaque;
+
+    e->iotlb_n = 0;
+}
+
+/*
+ * The guest unmapped an IOVA range (vIOMMU).  Translations live for one
+ * run of the queue pair: once the run in progress is over, nothing uses
+ * the old mapping any more.
+ */
+static int dp_send_device_iotlb_msg(struct vhost_dev *dev,
+                                    struct vhost_iotlb_msg *imsg)
+{
+    VhostDpEngine *e = dp_engine(dev);
+
+    if (imsg->type == VHOST_IOTLB_INVALIDATE && e->started) {
+        aio_wait_bh_oneshot(e->ctx, dp_iotlb_flush_bh, e);
     }
     return 0;
 }
@@ -1422,6 +1724,7 @@ const VhostOps dp_ops = {
     .vhost_get_vq_index = dp_get_vq_index,
     .vhost_set_vring_enable = dp_set_vring_enable,
     .vhost_dev_start = dp_dev_start,
+    .vhost_send_device_iotlb_msg = dp_send_device_iotlb_msg,
 };
 
 /*
@@ -1436,6 +1739,7 @@ static uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
                  (1ULL << VIRTIO_RING_F_EVENT_IDX) |
                  (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
                  (1ULL << VIRTIO_NET_F_MTU) |
+                 (1ULL << VIRTIO_F_IOMMU_PLATFORM) |
                  (1ULL << VHOST_F_LOG_ALL);
 
     if (caps->tx_offloads & VHOST_DP_CAP_CSUM) {
