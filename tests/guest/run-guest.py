@@ -13,6 +13,10 @@
 #                           here, with a DHCP server; ping both ways, iperf3
 #                           both ways
 #   run-guest.py qemu-tap   the same over QEMU's own -netdev tap,vhost=off
+#   run-guest.py iommu      the slirp checks on a q35 machine with an Intel
+#                           vIOMMU that the guest uses (intel_iommu=on,
+#                           strict): every address the device is given
+#                           is an IOVA the dataplane translates
 #   run-guest.py migrate    vhostdp + vhost-dp-tap (root), live migration:
 #                           the guest downloads a file while it moves to a
 #                           second QEMU whose TAP is on the same bridge in
@@ -223,15 +227,22 @@ class Guest:
     # --- the run ----------------------------------------------------------
 
     def qemu_args(self, img, qmp_path, netdev):
+        machine, nic, append = ["-M", "pc"], "", ""
+        if self.mode == "iommu":
+            machine = ["-M", "q35", "-device", "intel-iommu,intremap=off"]
+            nic = ",iommu_platform=on,disable-legacy=on"
+            append = " intel_iommu=on iommu.strict=1 vdp.iommu=1"
         # KVM where it works (VDP_ACCEL=kvm); TCG by default
-        return [os.path.join(BUILD, "qemu-system-x86_64"),
-                "-M", "pc", "-accel", self.accel, "-m", "256", "-nodefaults",
+        return [os.path.join(BUILD, "qemu-system-x86_64")] + machine + [
+                "-accel", self.accel, "-m", "256", "-nodefaults",
                 "-display", "none", "-no-reboot", "-serial", "stdio",
                 "-qmp", f"unix:{qmp_path},server=on,wait=off",
                 "-kernel", os.path.join(img, "vmlinuz"),
                 "-initrd", os.path.join(img, "initrd.gz"),
-                "-append", "console=ttyS0 quiet panic=-1 " + self.cmdline,
-                "-device", "virtio-net-pci,netdev=vd0,romfile="] + netdev
+                "-append", "console=ttyS0 quiet panic=-1 " + self.cmdline +
+                append,
+                "-device", f"virtio-net-pci,netdev=vd0,romfile={nic}"
+                ] + netdev
 
     def start_qemu(self, args, qmp_path, name):
         with open(os.path.join(self.work, name + ".cmdline"), "w") as f:
@@ -251,14 +262,14 @@ class Guest:
         img = subprocess.run([os.path.join(REPO, "tests/guest/build-image.sh")],
                              check=True, text=True, stdout=subprocess.PIPE
                              ).stdout.strip().splitlines()[-1]
-        if self.mode == "slirp":
+        if self.mode in ("slirp", "iommu"):
             self.setup_slirp()
         else:
             self.setup_tap()
         self.accel = os.environ.get("VDP_ACCEL", "tcg")
         qmp_path = os.path.join(self.work, "qmp.sock")
         args = self.qemu_args(img, qmp_path, self.netdev)
-        if self.mode != "slirp":
+        if self.mode not in ("slirp", "iommu"):
             args.append("-S")
         self.t0 = time.time()
         self.qemu, qmp = self.start_qemu(args, qmp_path, "qemu")
@@ -271,7 +282,7 @@ class Guest:
                                self.dp_tap_netdev(self.ifname_dst)) +
                 ["-incoming", f"unix:{mig}"], dqmp_path, "qemu-dst")
             qemus.append(dst)
-        if self.mode != "slirp":
+        if self.mode not in ("slirp", "iommu"):
             self.tap_host_side()
             qmp.cmd("cont")
 
@@ -320,7 +331,7 @@ class Guest:
             elif line.startswith("READY: hostfwd"):
                 self.check_hostfwd()
             elif line.startswith("READY: stats"):
-                if self.mode != "slirp" and self.guest_ip:
+                if self.mode not in ("slirp", "iommu") and self.guest_ip:
                     self.ping_guest()
                 if self.mode != "qemu-tap":
                     self.stats = qmp.cmd("query-vhost-dp")
@@ -435,7 +446,8 @@ class SkipTest(Exception):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["slirp", "tap", "qemu-tap", "migrate"])
+    ap.add_argument("mode", choices=["slirp", "iommu", "tap", "qemu-tap",
+                                     "migrate"])
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--timeout", type=int, default=180)
     a = ap.parse_args()
