@@ -199,6 +199,16 @@ static void *dp_before_xdp(GString *cmd_line, void *arg)
     return arg;
 }
 
+/* The TAP's host side for a test, or -1 when the test is skipped */
+static int dp_tap_test_socket(void)
+{
+    if (!dp_tap_ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return -1;
+    }
+    return dp_tap_host_socket(false);
+}
+
 /* Receive on the packet socket the frame whose bytes at @off match @key */
 static ssize_t dp_tap_recv(int s, uint8_t *buf, size_t size, size_t off,
                            const void *key, size_t keylen)
@@ -729,11 +739,10 @@ static void test_tap(void *obj, void *data, QGuestAllocator *alloc)
     ssize_t n;
     int s;
 
-    if (!dp_tap_ok) {
-        g_test_skip("TAP needs root and /dev/net/tun");
+    s = dp_tap_test_socket();
+    if (s < 0) {
         return;
     }
-    s = dp_tap_host_socket(false);
 
     /* guest to host: the packet socket sees the frame */
     txbuf = guest_alloc(alloc, DP_HDR_LEN + sizeof(frame));
@@ -788,11 +797,10 @@ static void test_tap_announce(void *obj, void *data, QGuestAllocator *alloc)
     ssize_t n;
     int s;
 
-    if (!dp_tap_ok) {
-        g_test_skip("TAP needs root and /dev/net/tun");
+    s = dp_tap_test_socket();
+    if (s < 0) {
         return;
     }
-    s = dp_tap_host_socket(false);
     qtest_qmp_assert_success(qts, "{'execute': 'announce-self', "
                              "'arguments': {'initial': 50, 'max': 550, "
                              "'rounds': 2, 'step': 50}}");
