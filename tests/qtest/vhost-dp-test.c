@@ -52,6 +52,18 @@ static void *dp_before(GString *cmd_line, void *arg)
     return arg;
 }
 
+/* migration: the same QEMU once more, for a destination */
+static char *dp_migrate_cmd;
+
+static void *dp_before_migrate(GString *cmd_line, void *arg)
+{
+    /* a name of its own: the tests after this one get a fresh QEMU */
+    g_string_append(cmd_line, DP_NETDEV "-name vdp-migrate-source ");
+    g_free(dp_migrate_cmd);
+    dp_migrate_cmd = g_strdup(cmd_line->str);
+    return arg;
+}
+
 /* x-dma-map: buffers also mapped with dma_memory_map() in the IOThreads */
 static void *dp_before_dma_map(GString *cmd_line, void *arg)
 {
@@ -572,6 +584,109 @@ static void dp_publish(QTestState *qts, QVirtioNet *net, QVirtQueue *vq,
     qtest_writew(qts, vq->avail + 4 + 2 * (idx % vq->size), head);
     qtest_writew(qts, vq->avail + 2, idx + step);
     net->vdev->bus->virtqueue_kick(net->vdev, vq);
+}
+
+/* The status of the migration and its count of dirty bitmap syncs */
+static const char *dp_migration(QTestState *qts, int64_t *syncs)
+{
+    static char status[32];
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'query-migrate'}");
+    QDict *ret = qdict_get_qdict(rsp, "return");
+    QDict *ram = ret && qdict_haskey(ret, "ram") ?
+                 qdict_get_qdict(ret, "ram") : NULL;
+
+    pstrcpy(status, sizeof(status), ret && qdict_haskey(ret, "status") ?
+            qdict_get_str(ret, "status") : "none");
+    *syncs = ram ? qdict_get_int(ram, "dirty-sync-count") : 0;
+    qobject_unref(rsp);
+    return status;
+}
+
+/*
+ * Live migration sees what the dataplane writes into guest memory.  The
+ * receive buffers are still zero when the first pass of the migration
+ * sends them; only then do frames land in them, written by the IOThread
+ * alone.  They reach the destination only if the dataplane marked those
+ * pages dirty (VHOST_F_LOG_ALL).  The migration is kept from converging
+ * (1 ms downtime, 1 MiB the test keeps dirty) until the frames are in.
+ */
+static void test_migrate(void *obj, void *data, QGuestAllocator *alloc)
+{
+    enum { N = 16, LEN = 1514 };
+    QVirtioNet *net = obj;
+    QTestState *src = global_qtest, *dst;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    g_autofree char *sock = g_strdup_printf("%s/vdp-migrate-%d.sock",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("unix:%s", sock);
+    uint64_t bufs = ROUND_UP(guest_alloc(alloc, (N + 1) * 4096), 4096);
+    uint64_t txbuf = guest_alloc(alloc, DP_HDR_LEN + LEN);
+    /* dirtied over and over: more than 1 ms of the migration's bandwidth */
+    uint64_t scratch = guest_alloc(alloc, 1 * MiB);
+    struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+    uint8_t frame[LEN], got[LEN];
+    uint32_t head, len;
+    const char *status;
+    int64_t syncs;
+    gint64 end;
+
+    for (int i = 0; i < N; i++) {
+        head = qvirtqueue_add(src, rx, bufs + i * 4096, 4096, true, false);
+        qvirtqueue_kick(src, net->vdev, rx, head);
+    }
+    dst = qtest_initf("%s -incoming %s", dp_migrate_cmd, uri);
+    qtest_qmp_assert_success(src, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': 4194304, "
+                             "'downtime-limit': 1}}");
+    qtest_qmp_assert_success(src, "{'execute': 'migrate', 'arguments': "
+                             "{'uri': %s}}", uri);
+
+    /* the second pass: every page has been sent once */
+    end = g_get_monotonic_time() + DP_TIMEOUT_US;
+    for (uint32_t i = 0; ; i++) {
+        qtest_memset(src, scratch, i, 1 * MiB);
+        status = dp_migration(src, &syncs);
+        g_assert_cmpstr(status, !=, "failed");
+        g_assert_cmpstr(status, !=, "completed");
+        if (syncs >= 2) {
+            break;
+        }
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(2000);
+    }
+    unlink(sock);               /* connected long since */
+
+    /* now the IOThread writes the buffers */
+    for (int i = 0; i < N; i++) {
+        dp_fill_frame(frame, LEN, 1000 + i);
+        qtest_memwrite(src, txbuf, &hdr, DP_HDR_LEN);
+        qtest_memwrite(src, txbuf + DP_HDR_LEN, frame, LEN);
+        head = qvirtqueue_add(src, tx, txbuf, DP_HDR_LEN + LEN, false, false);
+        qvirtqueue_kick(src, net->vdev, tx, head);
+        g_assert(dp_wait_used(src, tx, &head, NULL, DP_TIMEOUT_US));
+        g_assert(dp_wait_used(src, rx, &head, &len, DP_TIMEOUT_US));
+        g_assert_cmpuint(len, ==, DP_HDR_LEN + LEN);
+    }
+    g_assert_cmpstr(dp_migration(src, &syncs), ==, "active");
+
+    /* let it converge */
+    qtest_qmp_assert_success(src, "{'execute': 'migrate-set-parameters', "
+                             "'arguments': {'max-bandwidth': 1073741824, "
+                             "'downtime-limit': 10000}}");
+    end = g_get_monotonic_time() + DP_TIMEOUT_US;
+    while (strcmp((status = dp_migration(dst, &syncs)), "completed")) {
+        g_assert_cmpstr(status, !=, "failed");
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(10 * 1000);
+    }
+
+    /* the destination has every frame */
+    for (int i = 0; i < N; i++) {
+        dp_fill_frame(frame, LEN, 1000 + i);
+        qtest_memread(dst, bufs + i * 4096 + DP_HDR_LEN, got, LEN);
+        g_assert(memcmp(got, frame, LEN) == 0);
+    }
+    qtest_quit(dst);
 }
 
 static void test_bad_ring(void *obj, void *data, QGuestAllocator *alloc)
@@ -1332,6 +1447,8 @@ static void register_vhost_dp_test(void)
     }
     opts.arg = NULL;
     qos_add_test("vhost-dp/hotplug", "virtio-net", test_hotplug, &opts);
+    opts.before = dp_before_migrate;
+    qos_add_test("vhost-dp/migrate", "virtio-net", test_migrate, &opts);
     opts.before = dp_before_dma_map;
     qos_add_test("vhost-dp/dma-map/loopback", "virtio-net", test_loopback,
                  &opts);
