@@ -17,6 +17,8 @@
 #                           vIOMMU that the guest uses (intel_iommu=on,
 #                           strict): every address the device is given
 #                           is an IOVA the dataplane translates
+#   run-guest.py iommu-ats  the same with ATS: the device IOTLB's
+#                           invalidations reach the dataplane instead
 #   run-guest.py migrate    vhostdp + vhost-dp-tap (root), live migration:
 #                           the guest downloads a file while it moves to a
 #                           second QEMU whose TAP is on the same bridge in
@@ -93,6 +95,8 @@ def sh(cmd, check=True, **kw):
 class Guest:
     def __init__(self, mode, demo, timeout):
         self.mode = mode
+        # the guest on vhost-dp-slirp; otherwise on a TAP in a namespace
+        self.slirp = mode in ("slirp", "iommu", "iommu-ats")
         self.demo = demo
         self.timeout = timeout
         self.work = os.path.join(BUILD, "guest-run", mode)
@@ -228,9 +232,12 @@ class Guest:
 
     def qemu_args(self, img, qmp_path, netdev):
         machine, nic, append = ["-M", "pc"], "", ""
-        if self.mode == "iommu":
-            machine = ["-M", "q35", "-device", "intel-iommu,intremap=off"]
-            nic = ",iommu_platform=on,disable-legacy=on"
+        if self.mode.startswith("iommu"):
+            ats = self.mode == "iommu-ats"
+            machine = ["-M", "q35", "-device", "intel-iommu,intremap=off" +
+                       (",device-iotlb=on" if ats else "")]
+            nic = ",iommu_platform=on,disable-legacy=on" + \
+                  (",ats=on" if ats else "")
             append = " intel_iommu=on iommu.strict=1 vdp.iommu=1"
         # KVM where it works (VDP_ACCEL=kvm); TCG by default
         return [os.path.join(BUILD, "qemu-system-x86_64")] + machine + [
@@ -262,14 +269,14 @@ class Guest:
         img = subprocess.run([os.path.join(REPO, "tests/guest/build-image.sh")],
                              check=True, text=True, stdout=subprocess.PIPE
                              ).stdout.strip().splitlines()[-1]
-        if self.mode in ("slirp", "iommu"):
+        if self.slirp:
             self.setup_slirp()
         else:
             self.setup_tap()
         self.accel = os.environ.get("VDP_ACCEL", "tcg")
         qmp_path = os.path.join(self.work, "qmp.sock")
         args = self.qemu_args(img, qmp_path, self.netdev)
-        if self.mode not in ("slirp", "iommu"):
+        if not self.slirp:
             args.append("-S")
         self.t0 = time.time()
         self.qemu, qmp = self.start_qemu(args, qmp_path, "qemu")
@@ -282,7 +289,7 @@ class Guest:
                                self.dp_tap_netdev(self.ifname_dst)) +
                 ["-incoming", f"unix:{mig}"], dqmp_path, "qemu-dst")
             qemus.append(dst)
-        if self.mode not in ("slirp", "iommu"):
+        if not self.slirp:
             self.tap_host_side()
             qmp.cmd("cont")
 
@@ -331,7 +338,7 @@ class Guest:
             elif line.startswith("READY: hostfwd"):
                 self.check_hostfwd()
             elif line.startswith("READY: stats"):
-                if self.mode not in ("slirp", "iommu") and self.guest_ip:
+                if not self.slirp and self.guest_ip:
                     self.ping_guest()
                 if self.mode != "qemu-tap":
                     self.stats = qmp.cmd("query-vhost-dp")
@@ -446,8 +453,8 @@ class SkipTest(Exception):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["slirp", "iommu", "tap", "qemu-tap",
-                                     "migrate"])
+    ap.add_argument("mode", choices=["slirp", "iommu", "iommu-ats", "tap",
+                                     "qemu-tap", "migrate"])
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--timeout", type=int, default=180)
     a = ap.parse_args()
