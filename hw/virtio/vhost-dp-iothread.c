@@ -272,6 +272,12 @@ static const DpMemRegion *dp_mem_lookup(VhostDpEngine *e,
     return NULL;
 }
 
+static inline void dp_iotlb_flush(VhostDpEngine *e)
+{
+    e->iotlb_n = 0;
+    e->iotlb_next = 0;
+}
+
 /*
  * With a vIOMMU, the addresses the guest gives are IOVAs: translate @iova
  * for reading or (@write) writing into a guest physical address, with
@@ -1188,7 +1194,7 @@ static void dp_run(VhostDpEngine *e)
     if (unlikely(qatomic_read(&e->inject_pending))) {
         dp_inject_flush(e);
     }
-    e->iotlb_n = 0;     /* vIOMMU translations live for one run */
+    dp_iotlb_flush(e);  /* vIOMMU translations live for one run */
     RCU_READ_LOCK_GUARD();
     mt = qatomic_rcu_read(&e->mem);
     if (!mt) {
@@ -1624,7 +1630,7 @@ static void dp_vring_resolve(VhostDpEngine *e, DpVring *vr)
                            &gpa, &vr->scatter[DP_RING_USED]);
     vr->used_gpa = e->iommu_as ? gpa : vr->used_log_addr;
     /* what the run loop translates, it translates again */
-    e->iotlb_n = 0;
+    dp_iotlb_flush(e);
 }
 
 static bool dp_vring_ready(DpVring *vr)
@@ -1682,9 +1688,7 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
 
 static void dp_iotlb_flush_bh(void *opaque)
 {
-    VhostDpEngine *e = opaque;
-
-    e->iotlb_n = 0;
+    dp_iotlb_flush(opaque);
 }
 
 /*
