@@ -680,7 +680,9 @@ static void test_migrate(void *obj, void *data, QGuestAllocator *alloc)
         g_usleep(10 * 1000);
     }
 
-    /* the destination has every frame */
+    /* the destination has every frame, and the used ring that says so */
+    g_assert_cmpuint(qtest_readw(dst, rx->used + 2), ==, rx->last_used_idx);
+    g_assert_cmpuint(qtest_readw(dst, tx->used + 2), ==, tx->last_used_idx);
     for (int i = 0; i < N; i++) {
         dp_fill_frame(frame, LEN, 1000 + i);
         qtest_memread(dst, bufs + i * 4096 + DP_HDR_LEN, got, LEN);
