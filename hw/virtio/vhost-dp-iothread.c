@@ -151,6 +151,11 @@ typedef struct DpVring {
     bool broken;
 } DpVring;
 
+typedef struct DpRxFilter {
+    struct rcu_head rcu;
+    VhostDpRxFilter f;
+} DpRxFilter;
+
 /* An IOVA range the vIOMMU translated, see dp_iova_to_gpa() */
 typedef struct DpIotlb {
     uint64_t iova;                  /* aligned to mask + 1 */
@@ -195,6 +200,7 @@ struct VhostDpEngine {
     bool enabled;                   /* [atomic] */
     uint32_t rx_offloads_ok;        /* [atomic] */
     DpMemTable *mem;                /* RCU */
+    struct DpRxFilter *rx_filter;   /* RCU; NULL: take every frame */
 
     DpVring vr[DP_NVQS];
 
@@ -1041,6 +1047,45 @@ static void dp_rx_release(VhostDpEngine *e, unsigned int n)
     }
 }
 
+/* Does the guest's receive filter let @p through? */
+static bool dp_rx_filter_pass(const VhostDpRxFilter *f, const VhostDpPkt *p)
+{
+    static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    uint8_t h[16];
+
+    if (iov_to_buf(p->iov, p->iov_cnt, 0, h, sizeof(h)) < sizeof(h)) {
+        return true;            /* a runt: the guest's business */
+    }
+    if (f->vlan_filter && h[12] == 0x81 && h[13] == 0x00) {
+        unsigned int vid = ((h[14] << 8) | h[15]) & 0xfff;
+
+        if (!(f->vlans[vid / 32] & (1U << (vid % 32)))) {
+            return false;
+        }
+    }
+    if (h[0] & 1) {
+        if (!memcmp(h, bcast, 6)) {
+            return f->broadcast;
+        }
+        if (f->no_multi || f->all_multi) {
+            return !f->no_multi;
+        }
+    } else {
+        if (f->no_uni || f->all_uni) {
+            return !f->no_uni;
+        }
+        if (!memcmp(h, f->mac, 6)) {
+            return true;
+        }
+    }
+    for (unsigned int i = 0; i < f->n_macs; i++) {
+        if (!memcmp(h, f->macs[i], 6)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * Move frames from the driver to the RX vring.  Returns the frames
  * handled; sets *@starved when the guest has no buffers left.
@@ -1050,6 +1095,7 @@ static unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
                                 bool *starved)
 {
     DpVring *vr = &e->vr[DP_RX];
+    const DpRxFilter *flt = qatomic_rcu_read(&e->rx_filter);
     uint16_t avail_idx, old_used = vr->used_idx;
     unsigned int done = 0, delivered = 0;
 
@@ -1067,7 +1113,14 @@ static unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
     }
     while (done < e->rx_count && done < max) {
         const VhostDpPkt *p = &e->rx_pkts[e->rx_first + done];
-        DpRxResult r = dp_rx_one(e, mt, avail_idx, p);
+        DpRxResult r;
+
+        if (flt && !dp_rx_filter_pass(&flt->f, p)) {
+            e->st.rx_drops++;
+            done++;
+            continue;
+        }
+        r = dp_rx_one(e, mt, avail_idx, p);
 
         if (r == DP_RX_NO_BUFFERS) {
             /* ask for a kick, then look once more */
@@ -1807,6 +1860,7 @@ void vhost_dp_engine_free(VhostDpEngine *e)
         call_rcu(e->mem, dp_mem_table_free, rcu);
     }
     dp_inject_drop_all(e);
+    vhost_dp_engine_set_rx_filter(e, NULL);
     qemu_mutex_destroy(&e->inject_lock);
     g_free(e->name);
     g_free(e);
@@ -1854,4 +1908,19 @@ bool vhost_dp_engine_inject(VhostDpEngine *e, const uint8_t *frame,
     }
     qemu_bh_schedule(e->bh);
     return true;
+}
+
+void vhost_dp_engine_set_rx_filter(VhostDpEngine *e,
+                                   const VhostDpRxFilter *f)
+{
+    DpRxFilter *old = e->rx_filter, *flt = NULL;
+
+    if (f) {
+        flt = g_new(DpRxFilter, 1);
+        flt->f = *f;
+    }
+    qatomic_rcu_set(&e->rx_filter, flt);
+    if (old) {
+        g_free_rcu(old, rcu);
+    }
 }

@@ -221,6 +221,70 @@ static void vhost_dp_cleanup(NetClientState *nc)
     qemu_purge_queued_packets(nc);
 }
 
+static bool vhost_dp_parse_mac(const char *str, uint8_t *mac)
+{
+    return sscanf(str, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &mac[0],
+                  &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) == 6;
+}
+
+/*
+ * virtio-net's receive filter changed: hand it to every queue pair's
+ * engine, which applies it to what the driver receives.  Called on the
+ * peer of the NIC's first queue.
+ */
+static void vhost_dp_rx_filter_changed(NetClientState *nc)
+{
+    VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
+    NetClientState *nic = nc->peer;
+    g_autofree VhostDpRxFilter *f = NULL;
+    RxFilterInfo *info;
+    bool events;
+
+    if (!nic || !nic->info->query_rx_filter) {
+        return;
+    }
+    /* the query turns QMP events back on: it is not the management's */
+    events = nic->rxfilter_notify_enabled;
+    info = nic->info->query_rx_filter(nic);
+    nic->rxfilter_notify_enabled = events;
+
+    if (!info->promiscuous) {
+        f = g_new0(VhostDpRxFilter, 1);
+        f->all_uni = info->unicast == RX_STATE_ALL || info->unicast_overflow;
+        f->no_uni = info->unicast == RX_STATE_NONE;
+        f->all_multi = info->multicast == RX_STATE_ALL ||
+                       info->multicast_overflow;
+        f->no_multi = info->multicast == RX_STATE_NONE;
+        f->broadcast = info->broadcast_allowed;
+        f->vlan_filter = info->vlan != RX_STATE_ALL;
+        vhost_dp_parse_mac(info->main_mac, f->mac);
+        for (strList *l = info->unicast_table; l; l = l->next) {
+            if (f->n_macs < VHOST_DP_RX_FILTER_MACS &&
+                vhost_dp_parse_mac(l->value, f->macs[f->n_macs])) {
+                f->n_macs++;
+            }
+        }
+        for (strList *l = info->multicast_table; l; l = l->next) {
+            if (f->n_macs < VHOST_DP_RX_FILTER_MACS &&
+                vhost_dp_parse_mac(l->value, f->macs[f->n_macs])) {
+                f->n_macs++;
+            }
+        }
+        for (intList *l = info->vlan_table; l; l = l->next) {
+            if (l->value >= 0 && l->value < 4096) {
+                f->vlans[l->value / 32] |= 1U << (l->value % 32);
+            }
+        }
+    }
+    trace_vhost_dp_rx_filter(nc->name, !f, f ? f->n_macs : 0);
+    for (unsigned int i = 0; i < s->net->queues; i++) {
+        if (s->net->qs[i] && s->net->qs[i]->engine) {
+            vhost_dp_engine_set_rx_filter(s->net->qs[i]->engine, f);
+        }
+    }
+    qapi_free_RxFilterInfo(info);
+}
+
 static NetClientInfo net_vhost_dp_info = {
     .type = NET_CLIENT_DRIVER_VHOSTDP,
     .size = sizeof(VhostDpNetState),
@@ -233,6 +297,7 @@ static NetClientInfo net_vhost_dp_info = {
     .set_vnet_le = vhost_dp_set_vnet_endianness,
     .set_vnet_be = vhost_dp_set_vnet_endianness,
     .check_peer_type = vhost_dp_check_peer_type,
+    .rx_filter_changed = vhost_dp_rx_filter_changed,
 };
 
 static VhostDpDriver *vhost_dp_find_driver(const char *id, Error **errp)

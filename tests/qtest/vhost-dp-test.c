@@ -334,27 +334,36 @@ static uint16_t dp_used_idx(QTestState *qts, QVirtQueue *vq)
     return qtest_readw(qts, vq->used + 2);
 }
 
+/* Send a command through the control virtqueue; it must succeed */
+static void dp_ctrl(QTestState *qts, QVirtioNet *net, QGuestAllocator *alloc,
+                    uint8_t class, uint8_t cmd, const void *data, size_t len)
+{
+    QVirtQueue *cvq = net->queues[net->n_queues - 1];
+    uint64_t buf = guest_alloc(alloc, 3 + len);
+    uint8_t hdr[2] = { class, cmd };
+    uint32_t head, got;
+
+    qtest_memwrite(qts, buf, hdr, sizeof(hdr));
+    qtest_memwrite(qts, buf + 2, data, len);
+    qtest_writeb(qts, buf + 2 + len, 0xff);
+    head = qvirtqueue_add(qts, cvq, buf, 2, false, true);
+    qvirtqueue_add(qts, cvq, buf + 2, len, false, true);
+    qvirtqueue_add(qts, cvq, buf + 2 + len, 1, true, false);
+    qvirtqueue_kick(qts, net->vdev, cvq, head);
+    g_assert(dp_wait_used(qts, cvq, &got, NULL, DP_TIMEOUT_US));
+    g_assert_cmpuint(got, ==, head);
+    g_assert_cmpuint(qtest_readb(qts, buf + 2 + len), ==, VIRTIO_NET_OK);
+    guest_free(alloc, buf);
+}
+
 /* Turn on @pairs queue pairs through the control virtqueue */
 static void dp_set_queue_pairs(QTestState *qts, QVirtioNet *net,
                                QGuestAllocator *alloc, uint16_t pairs)
 {
-    QVirtQueue *cvq = net->queues[net->n_queues - 1];
-    uint64_t cmd = guest_alloc(alloc, 16);
-    uint8_t hdr[2] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET };
     uint16_t le_pairs = cpu_to_le16(pairs);
-    uint32_t head, got;
 
-    qtest_memwrite(qts, cmd, hdr, sizeof(hdr));
-    qtest_memwrite(qts, cmd + 2, &le_pairs, sizeof(le_pairs));
-    qtest_writeb(qts, cmd + 4, 0xff);
-    head = qvirtqueue_add(qts, cvq, cmd, 2, false, true);
-    qvirtqueue_add(qts, cvq, cmd + 2, 2, false, true);
-    qvirtqueue_add(qts, cvq, cmd + 4, 1, true, false);
-    qvirtqueue_kick(qts, net->vdev, cvq, head);
-    g_assert(dp_wait_used(qts, cvq, &got, NULL, DP_TIMEOUT_US));
-    g_assert_cmpuint(got, ==, head);
-    g_assert_cmpuint(qtest_readb(qts, cmd + 4), ==, VIRTIO_NET_OK);
-    guest_free(alloc, cmd);
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MQ,
+            VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &le_pairs, sizeof(le_pairs));
 }
 
 static void dp_fill_frame(uint8_t *f, size_t len, uint32_t seq)
@@ -929,6 +938,111 @@ static void test_tap_announce(void *obj, void *data, QGuestAllocator *alloc)
     close(s);
 }
 
+/* The sequence numbers of the test frames that arrive within a while */
+static GArray *dp_rx_seqs(QTestState *qts, QVirtioNet *net,
+                          QGuestAllocator *alloc, unsigned int posted)
+{
+    QVirtQueue *rx = dp_rx(net, 0);
+    GArray *seqs = g_array_new(false, false, sizeof(uint32_t));
+    uint8_t got[DP_HDR_LEN + 18];
+    uint32_t head, len, seq;
+
+    while (dp_wait_used(qts, rx, &head, &len, DP_QUIET_US * 3)) {
+        uint64_t buf = qtest_readq(qts, rx->desc + head * 16);
+
+        g_assert_cmpuint(posted--, >, 0);
+        qtest_memread(qts, buf, got, sizeof(got));
+        if (got[DP_HDR_LEN + 12] == 0x88 && got[DP_HDR_LEN + 13] == 0xb5) {
+            memcpy(&seq, got + DP_HDR_LEN + 14, sizeof(seq));
+            g_array_append_val(seqs, seq);
+        }
+    }
+    return seqs;
+}
+
+/* Send a test frame to @dst from the TAP's host side */
+static void dp_tap_send(int s, const char *dst, uint32_t seq)
+{
+    uint8_t frame[100];
+
+    dp_fill_frame(frame, sizeof(frame), seq);
+    memcpy(frame, dst, 6);
+    g_assert_cmpint(send(s, frame, sizeof(frame), 0), ==, sizeof(frame));
+}
+
+/*
+ * The receive filter the guest sets through the control queue applies to
+ * what the driver receives: without promiscuous mode, a frame for another
+ * MAC is dropped until the guest puts that MAC in its table.
+ */
+static void test_tap_rx_filter(void *obj, void *data, QGuestAllocator *alloc)
+{
+    static const char own[] = "\x52\x54\x00\x12\x34\x56";
+    static const char other[] = "\x02\x00\x00\x00\x00\x77";
+    static const char bcast[] = "\xff\xff\xff\xff\xff\xff";
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0);
+    uint8_t off = 0, on = 1;
+    uint8_t table[4 + 6 + 4];
+    uint32_t n;
+    GArray *seqs;
+    int s;
+
+    s = dp_tap_test_socket();
+    if (s < 0) {
+        return;
+    }
+    g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_CTRL_RX));
+    for (int i = 0; i < 16; i++) {
+        uint32_t head = qvirtqueue_add(qts, rx, guest_alloc(alloc, DP_BUF_LEN),
+                                       DP_BUF_LEN, true, false);
+
+        qvirtqueue_kick(qts, net->vdev, rx, head);
+    }
+
+    /* promiscuous (the default): all three arrive */
+    dp_tap_send(s, own, 1);
+    dp_tap_send(s, other, 2);
+    dp_tap_send(s, bcast, 3);
+    seqs = dp_rx_seqs(qts, net, alloc, 16);
+    g_assert_cmpuint(seqs->len, ==, 3);
+    g_array_free(seqs, true);
+
+    /* not promiscuous: the other MAC is filtered out */
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC,
+            &off, 1);
+    dp_tap_send(s, own, 4);
+    dp_tap_send(s, other, 5);
+    dp_tap_send(s, bcast, 6);
+    seqs = dp_rx_seqs(qts, net, alloc, 13);
+    g_assert_cmpuint(seqs->len, ==, 2);
+    g_assert_cmpuint(g_array_index(seqs, uint32_t, 0), ==, 4);
+    g_assert_cmpuint(g_array_index(seqs, uint32_t, 1), ==, 6);
+    g_array_free(seqs, true);
+
+    /* ... until it is in the MAC table */
+    n = cpu_to_le32(1);
+    memcpy(table, &n, 4);
+    memcpy(table + 4, other, 6);
+    memset(table + 10, 0, 4);
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MAC,
+            VIRTIO_NET_CTRL_MAC_TABLE_SET, table, sizeof(table));
+    dp_tap_send(s, other, 7);
+    seqs = dp_rx_seqs(qts, net, alloc, 11);
+    g_assert_cmpuint(seqs->len, ==, 1);
+    g_assert_cmpuint(g_array_index(seqs, uint32_t, 0), ==, 7);
+    g_array_free(seqs, true);
+
+    /* as it was, for the tests that share this QEMU */
+    memset(table, 0, sizeof(table) - 4);
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MAC,
+            VIRTIO_NET_CTRL_MAC_TABLE_SET, table, 8);
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC,
+            &on, 1);
+    close(s);
+}
+
 /* A TSO frame reaches the TAP whole, with its offload header */
 static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
 {
@@ -1468,6 +1582,8 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/tap/syscalls-offload", "virtio-net",
                  test_tap_offload, &opts);
     qos_add_test("vhost-dp/tap/announce", "virtio-net", test_tap_announce,
+                 &opts);
+    qos_add_test("vhost-dp/tap/rx-filter", "virtio-net", test_tap_rx_filter,
                  &opts);
     opts.arg = (gpointer)"mq";
     opts.edge.extra_device_opts = "mq=on";

@@ -66,6 +66,29 @@ void vhost_dp_engine_set_dma_map(VhostDpEngine *e, bool on);
 bool vhost_dp_engine_inject(VhostDpEngine *e, const uint8_t *frame,
                             size_t len);
 
+/*
+ * The receive filter the guest set through virtio-net's control queue
+ * (what query-rx-filter reports), applied to the frames of the driver.
+ */
+#define VHOST_DP_RX_FILTER_MACS 64
+
+typedef struct VhostDpRxFilter {
+    bool all_uni;           /* every unicast frame (all, or table overflow) */
+    bool no_uni;
+    bool all_multi;
+    bool no_multi;
+    bool broadcast;
+    bool vlan_filter;       /* tagged frames only with a VLAN of @vlans */
+    uint8_t mac[6];
+    unsigned int n_macs;
+    uint8_t macs[VHOST_DP_RX_FILTER_MACS][6];
+    uint32_t vlans[4096 / 32];
+} VhostDpRxFilter;
+
+/* Filter received frames with a copy of @f; NULL: take all (BQL). */
+void vhost_dp_engine_set_rx_filter(VhostDpEngine *e,
+                                   const VhostDpRxFilter *f);
+
 /* The guest accepts the VHOST_DP_CAP_* @rx_offloads on receive (BQL). */
 void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads);
 
