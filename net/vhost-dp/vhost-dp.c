@@ -238,6 +238,8 @@ static void vhost_dp_rx_filter_changed(NetClientState *nc)
     NetClientState *nic = nc->peer;
     g_autofree VhostDpRxFilter *f = NULL;
     RxFilterInfo *info;
+    strList *mac;
+    intList *vlan;
     bool events;
 
     if (!nic || !nic->info->query_rx_filter) {
@@ -258,21 +260,18 @@ static void vhost_dp_rx_filter_changed(NetClientState *nc)
         f->broadcast = info->broadcast_allowed;
         f->vlan_filter = info->vlan != RX_STATE_ALL;
         vhost_dp_parse_mac(info->main_mac, f->mac);
-        for (strList *l = info->unicast_table; l; l = l->next) {
-            if (f->n_macs < VHOST_DP_RX_FILTER_MACS &&
-                vhost_dp_parse_mac(l->value, f->macs[f->n_macs])) {
-                f->n_macs++;
+        for (int i = 0; i < 2; i++) {
+            mac = i ? info->multicast_table : info->unicast_table;
+            for (; mac; mac = mac->next) {
+                if (f->n_macs < VHOST_DP_RX_FILTER_MACS &&
+                    vhost_dp_parse_mac(mac->value, f->macs[f->n_macs])) {
+                    f->n_macs++;
+                }
             }
         }
-        for (strList *l = info->multicast_table; l; l = l->next) {
-            if (f->n_macs < VHOST_DP_RX_FILTER_MACS &&
-                vhost_dp_parse_mac(l->value, f->macs[f->n_macs])) {
-                f->n_macs++;
-            }
-        }
-        for (intList *l = info->vlan_table; l; l = l->next) {
-            if (l->value >= 0 && l->value < 4096) {
-                f->vlans[l->value / 32] |= 1U << (l->value % 32);
+        for (vlan = info->vlan_table; vlan; vlan = vlan->next) {
+            if (vlan->value >= 0 && vlan->value < 4096) {
+                f->vlans[vlan->value / 32] |= 1U << (vlan->value % 32);
             }
         }
     }
