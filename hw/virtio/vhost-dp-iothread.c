@@ -1705,8 +1705,11 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
 
             dp_vring_resolve(e, vr);
             if (!dp_vring_ready(vr)) {
-                error_report("vhost-dp: %s: vring %u is not set up", e->name,
-                             i);
+                error_report("vhost-dp: %s: vring %u is not set up, or not "
+                             "in guest memory", e->name, i);
+                for (unsigned int j = 0; j <= i; j++) {
+                    dp_vring_unresolve(&e->vr[j]);
+                }
                 return -EINVAL;
             }
             event_notifier_init_fd(&vr->kick, vr->kick_fd);
