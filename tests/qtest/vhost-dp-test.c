@@ -39,6 +39,11 @@
 #define DP_BUF_LEN      2048
 #define PCI_SLOT_HP     0x06
 
+/* what a test that skips gives its device instead of the real driver */
+#define DP_NETDEV_SKIPPED \
+    " -object iothread,id=dpio0 -object vhost-dp-loopback,id=dpdrv0" \
+    " -netdev vhostdp,id=hs0,driver=dpdrv0 "
+
 /* the device options the tests are registered with */
 #define DP_NETDEV \
     " -object iothread,id=dpio0 -object iothread,id=dpio1" \
@@ -90,9 +95,7 @@ static void *dp_before_tap(GString *cmd_line, void *arg)
     dp_tap_ok = geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0;
     if (!dp_tap_ok) {
         /* the test skips; keep a netdev the device can use */
-        g_string_append(cmd_line, " -object iothread,id=dpio0"
-                        " -object vhost-dp-loopback,id=dpdrv0"
-                        " -netdev vhostdp,id=hs0,driver=dpdrv0 ");
+        g_string_append(cmd_line, DP_NETDEV_SKIPPED);
         return arg;
     }
     if (!strcmp(io, "mq")) {
@@ -204,9 +207,7 @@ static void *dp_before_xdp(GString *cmd_line, void *arg)
                                "iothread=dpio0 ", getpid());
     } else {
         dp_host_netns[0] = 0;
-        g_string_append(cmd_line, " -object iothread,id=dpio0"
-                        " -object vhost-dp-loopback,id=dpdrv0"
-                        " -netdev vhostdp,id=hs0,driver=dpdrv0 ");
+        g_string_append(cmd_line, DP_NETDEV_SKIPPED);
     }
     return arg;
 }
@@ -258,9 +259,7 @@ static void *dp_before_dpdk(GString *cmd_line, void *arg)
                  access("/dev/net/tun", R_OK | W_OK) == 0);
 #endif
     if (!dp_dpdk_ok) {
-        g_string_append(cmd_line, " -object iothread,id=dpio0"
-                        " -object vhost-dp-loopback,id=dpdrv0"
-                        " -netdev vhostdp,id=hs0,driver=dpdrv0 ");
+        g_string_append(cmd_line, DP_NETDEV_SKIPPED);
         return arg;
     }
     if (!strcmp(port, "tap")) {
