@@ -68,6 +68,7 @@ typedef struct TapQueue {
     unsigned int index;
     int fd;
     bool uring;
+    unsigned int hdr_len;               /* TAP_HDR_LEN, or 0: vnet-hdr=off */
     int init_err;
     struct io_uring ring;
 
@@ -154,13 +155,13 @@ static void tap_uring_reap(TapQueue *q)
             q->tx_free[q->tx_nfree++] = slot;
             continue;
         }
-        if (cqe->res < (int)TAP_HDR_LEN) {
+        if (cqe->res <= (int)q->hdr_len) {
             /* an error or a runt: post the buffer again */
             q->errors += cqe->res < 0;
             tap_uring_post_rx(q, slot);
             continue;
         }
-        q->rx[slot].len = cqe->res - TAP_HDR_LEN;
+        q->rx[slot].len = cqe->res - q->hdr_len;
         q->ready[(q->ready_first + q->ready_count) % TAP_RX_SLOTS] = slot;
         q->ready_count++;
     }
@@ -261,7 +262,7 @@ static unsigned int tap_sys_tx_burst(VhostDpDriverQueue *dq,
         }
         vhost_dp_vnet_from_offload(&hdr, &p->ol);
         iov[0].iov_base = &hdr;
-        iov[0].iov_len = sizeof(hdr);
+        iov[0].iov_len = q->hdr_len;
         memcpy(&iov[1], p->iov, p->iov_cnt * sizeof(iov[0]));
         r = writev(q->fd, iov, p->iov_cnt + 1);
         if (r < 0) {
@@ -301,15 +302,15 @@ static unsigned int tap_sys_rx_burst(VhostDpDriverQueue *dq,
             }
             break;
         }
-        if (r < (ssize_t)TAP_HDR_LEN) {
+        if (r <= (ssize_t)q->hdr_len) {
             q->errors++;        /* a runt: cannot happen with a TAP */
             continue;
         }
-        s->iov[1].iov_len = r - TAP_HDR_LEN;
+        s->iov[1].iov_len = r - q->hdr_len;
         pkts[i] = (VhostDpPkt) {
             .iov = &s->iov[1],
             .iov_cnt = 1,
-            .len = r - TAP_HDR_LEN,
+            .len = r - q->hdr_len,
             .priv = i,
         };
         vhost_dp_vnet_to_offload(&s->hdr, &pkts[i].ol);
@@ -377,13 +378,15 @@ static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
     q->index = index;
     q->fd = tap->tapfds[index];
     q->uring = tap->io == VHOST_DP_TAP_IO_URING;
+    /* without IFF_VNET_HDR the TAP reads and writes bare frames */
+    q->hdr_len = tap->vnet_hdr ? TAP_HDR_LEN : 0;
     q->mem = qemu_memalign(4096, (TAP_RX_SLOTS + TAP_TX_SLOTS) * slot_size);
     for (unsigned int i = 0; i < TAP_RX_SLOTS; i++) {
-        q->rx[i].iov[0] = (struct iovec) { &q->rx[i].hdr, TAP_HDR_LEN };
+        q->rx[i].iov[0] = (struct iovec) { &q->rx[i].hdr, q->hdr_len };
         q->rx[i].iov[1].iov_base = q->mem + i * slot_size;
     }
     for (unsigned int i = 0; i < TAP_TX_SLOTS; i++) {
-        q->tx[i].iov[0] = (struct iovec) { &q->tx[i].hdr, TAP_HDR_LEN };
+        q->tx[i].iov[0] = (struct iovec) { &q->tx[i].hdr, q->hdr_len };
         q->tx[i].iov[1].iov_base = q->mem + (TAP_RX_SLOTS + i) * slot_size;
         q->tx_free[q->tx_nfree++] = i;
     }
