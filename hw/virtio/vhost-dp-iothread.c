@@ -38,6 +38,8 @@
 
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/timer.h"
 #include "qemu/iov.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
@@ -62,9 +64,14 @@
 #include "linux-headers/linux/vhost.h"
 #include "trace.h"
 
-/* Per run of a queue pair, at most this much work before yielding */
+/*
+ * Per run of a queue pair, at most this much work before yielding:
+ * packets, bytes, and descriptors visited (a guest can give 1024-entry
+ * chains for every slot).
+ */
 #define DP_RUN_PKT_BUDGET   256
 #define DP_RUN_BYTE_BUDGET  (1024 * 1024)
+#define DP_RUN_DESC_BUDGET  8192
 
 /* iovec entries for one burst, and for one packet */
 #define DP_IOV_MAX          2048
@@ -80,6 +87,14 @@ enum {
     DP_RX = 0,
     DP_TX = 1,
     DP_NVQS = 2,
+};
+
+/* What the vhost ops set up for a vring in the current start */
+enum {
+    DP_SETUP_NUM = 1 << 0,
+    DP_SETUP_ADDR = 1 << 1,
+    DP_SETUP_KICK = 1 << 2,
+    DP_SETUP_ALL = DP_SETUP_NUM | DP_SETUP_ADDR | DP_SETUP_KICK,
 };
 
 typedef struct DpMemRegion {
@@ -101,8 +116,9 @@ typedef struct DpMemTable {
  * The parts of a split vring.  With a vIOMMU, a part that is contiguous
  * in IOVA space may be scattered in guest memory: it is then reached
  * page by page (dp_ring_at()).  No field of the ring crosses a page:
- * descriptors are 16 bytes at 16-byte alignment, avail entries 2 bytes,
- * and the used ring is written 4 bytes at a time.
+ * the parts are aligned as the virtio spec requires (checked at start,
+ * dp_ring_align), descriptors are 16 bytes, avail entries 2 bytes, and
+ * the used ring is written 4 bytes at a time.
  */
 enum {
     DP_RING_DESC,
@@ -111,11 +127,21 @@ enum {
     DP_RING_PARTS,
 };
 
+static const unsigned int dp_ring_align[DP_RING_PARTS] = { 16, 2, 4 };
+
+/*
+ * The guest pages of a ring part behind a vIOMMU, each with a reference
+ * to its MemoryRegion so that the RAM stays while the engine may use it.
+ * Freed after an RCU grace period (dp_ring_pages_free()).
+ */
 typedef struct DpRingPages {
+    struct rcu_head rcu;
     unsigned int first_off;         /* of the part in its first page */
+    unsigned int n;
     struct {
         uint8_t *hva;
         uint64_t gpa;
+        MemoryRegion *mr;
     } page[];
 } DpRingPages;
 
@@ -123,22 +149,29 @@ typedef struct DpVring {
     struct VhostDpEngine *e;
     unsigned int index;             /* DP_RX or DP_TX */
 
-    /* set by the vhost ops while stopped */
+    /*
+     * Set by the vhost ops while stopped, for one start: vhost.c leaves
+     * out the vrings the guest did not set up, so what a previous start
+     * set is cleared when it stops (@setup says what this start set).
+     */
+    unsigned int setup;             /* DP_SETUP_* */
     unsigned int num;
-    uint64_t desc_addr;             /* as vhost gives them: HVAs, or */
-    uint64_t avail_addr;            /* IOVAs with a vIOMMU */
-    uint64_t used_addr;
+    uint64_t addr[DP_RING_PARTS];   /* as vhost gives them: HVAs, or */
+                                    /* IOVAs with a vIOMMU */
     uint64_t used_log_addr;
+    int kick_fd;
+    int call_fd;                    /* [atomic]: swapped by masking */
 
-    /* resolved at start */
+    /* resolved at start; [io] while started with a vIOMMU */
+    bool ready;                     /* set up: the engine serves it */
     struct vring_desc *desc;
     struct vring_avail *avail;
     struct vring_used *used;
     uint64_t used_gpa;
-    /* with a vIOMMU: parts whose pages are scattered, else NULL */
+    /* with a vIOMMU: every part's pages; scatter[] if not contiguous */
+    struct DpRingPages *pages[DP_RING_PARTS];
     struct DpRingPages *scatter[DP_RING_PARTS];
-    int kick_fd;
-    int call_fd;                    /* [atomic]: swapped by masking */
+    bool remap;                     /* [io] the vIOMMU changed a part */
 
     /* [io] */
     EventNotifier kick;
@@ -208,6 +241,8 @@ struct VhostDpEngine {
     bool running;
     bool fd_read_armed;
     bool fd_write_armed;
+    bool tx_stalled;                /* the driver pushed back */
+    unsigned int run_descs;         /* descriptors visited this run */
     QEMUBH *bh;
     unsigned int mem_hint;
     VhostDpEngineStats st;           /* published after each run */
@@ -224,10 +259,17 @@ struct VhostDpEngine {
     unsigned int iotlb_n;
     unsigned int iotlb_next;
 
-    /* [io] TX burst scratch */
+    /*
+     * [io] TX burst scratch.  tx_chain[] has every chain taken in the
+     * burst in avail order (so chain k came from avail position
+     * last_avail + k): a packet for the driver or a drop.
+     */
     struct iovec tx_iov[DP_IOV_MAX];
     VhostDpPkt tx_pkts[VHOST_DP_BURST];
-    uint16_t tx_heads[VHOST_DP_BURST];
+    struct {
+        uint16_t head;
+        int16_t pkt;                /* index in tx_pkts, or -1: dropped */
+    } tx_chain[VHOST_DP_BURST];
 
     /* [io] RX: frames taken from the driver, not yet delivered */
     VhostDpPkt rx_pkts[VHOST_DP_BURST];
@@ -469,11 +511,27 @@ static void dp_mark_dirty(VhostDpEngine *e, const DpMemTable *mt,
  * Vrings
  */
 
+/*
+ * A guest can break its rings again after every reset, on every queue:
+ * at most one report a second reaches the log (all engines together),
+ * the others go to -d guest_errors.  The counter and the trace see all.
+ */
+static bool dp_report_allowed(void)
+{
+    static int64_t next;
+    int64_t now = get_clock();
+    int64_t n = qatomic_read(&next);
+
+    return now >= n &&
+           qatomic_cmpxchg(&next, n, now + NANOSECONDS_PER_SECOND) == n;
+}
+
 static void G_GNUC_PRINTF(2, 3) dp_vring_error(DpVring *vr,
                                                const char *fmt, ...)
 {
     VhostDpEngine *e = vr->e;
     g_autofree char *msg = NULL;
+    const char *q = vr->index == DP_RX ? "rx" : "tx";
     va_list ap;
 
     if (vr->broken) {
@@ -485,8 +543,12 @@ static void G_GNUC_PRINTF(2, 3) dp_vring_error(DpVring *vr,
     vr->broken = true;
     e->st.ring_errors++;
     trace_vhost_dp_vring_error(e, vr->index, msg);
-    error_report("vhost-dp: %s: %s queue stopped: %s", e->name,
-                 vr->index == DP_RX ? "rx" : "tx", msg);
+    if (dp_report_allowed()) {
+        error_report("vhost-dp: %s: %s queue stopped: %s", e->name, q, msg);
+    } else {
+        qemu_log_mask(LOG_GUEST_ERROR, "vhost-dp: %s: %s queue stopped: "
+                      "%s\n", e->name, q, msg);
+    }
 }
 
 static inline void *dp_ring_at(DpVring *vr, unsigned int part, void *base,
@@ -530,54 +592,59 @@ static inline uint16_t dp_avail_idx(DpVring *vr)
     return le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 2)));
 }
 
-/* Is there work in the avail ring?  Also the TX poll check. */
+/* Is there work in the avail ring? */
 static bool dp_vring_has_work(DpVring *vr)
 {
-    return !vr->broken && dp_avail_idx(vr) != vr->last_avail;
+    return vr->ready && !vr->broken && dp_avail_idx(vr) != vr->last_avail;
 }
 
-/*
- * Turn guest kicks for @vr on or off.  Turning them on re-reads the avail
- * index afterwards; returns true if work arrived meanwhile.
- */
-static bool dp_vring_set_notification(DpVring *vr, bool enable)
+/* A 16-bit field of the used ring the device writes (flags, avail event) */
+static void dp_used_set16(DpVring *vr, size_t off, uint16_t val)
 {
     VhostDpEngine *e = vr->e;
 
-    if (e->event_idx) {
-        if (enable) {
-            size_t off = offsetof(struct vring_used, ring) +
-                         vr->num * sizeof(struct vring_used_elem);
+    qatomic_set((uint16_t *)DP_USED_AT(vr, off), cpu_to_le16(val));
+    if (unlikely(qatomic_read(&e->log_all))) {
+        WITH_RCU_READ_LOCK_GUARD() {
+            const DpMemTable *mt = qatomic_rcu_read(&e->mem);
 
-            qatomic_set((uint16_t *)DP_USED_AT(vr, off),
-                        cpu_to_le16(vr->last_avail));
-            if (unlikely(qatomic_read(&e->log_all))) {
-                WITH_RCU_READ_LOCK_GUARD() {
-                    const DpMemTable *mt = qatomic_rcu_read(&e->mem);
-
-                    if (mt) {
-                        dp_used_mark_dirty(vr, mt, off, 2);
-                    }
-                }
+            if (mt) {
+                dp_used_mark_dirty(vr, mt, off, 2);
             }
         }
-    } else {
-        uint16_t *f = DP_USED_AT(vr, 0);
-        uint16_t flags = le16_to_cpu(*f);
-
-        if (enable) {
-            flags &= ~VRING_USED_F_NO_NOTIFY;
-        } else {
-            flags |= VRING_USED_F_NO_NOTIFY;
-        }
-        qatomic_set(f, cpu_to_le16(flags));
     }
-    if (!enable) {
-        return false;
+}
+
+/* Turn guest kicks for @vr off (only a hint to the guest) */
+static void dp_vring_notify_off(DpVring *vr)
+{
+    if (!vr->e->event_idx) {
+        uint16_t flags = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 0));
+
+        dp_used_set16(vr, 0, flags | VRING_USED_F_NO_NOTIFY);
+    }
+}
+
+/*
+ * Ask the guest for a kick once it makes avail entries past @seen, the
+ * avail index the device has looked at (as vhost-kernel does: the last
+ * entry taken when the ring ran empty, the avail index when what it
+ * holds was not enough).  Returns true if the avail index has already
+ * moved past @seen.
+ */
+static bool dp_vring_notify_on(DpVring *vr, uint16_t seen)
+{
+    if (vr->e->event_idx) {
+        dp_used_set16(vr, offsetof(struct vring_used, ring) +
+                      vr->num * sizeof(struct vring_used_elem), seen);
+    } else {
+        uint16_t flags = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 0));
+
+        dp_used_set16(vr, 0, flags & ~VRING_USED_F_NO_NOTIFY);
     }
     /* the guest's next avail index read must see the flag or event */
     smp_mb();
-    return dp_vring_has_work(vr);
+    return !vr->broken && dp_avail_idx(vr) != seen;
 }
 
 /*
@@ -643,6 +710,7 @@ static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
         uint64_t addr;
         uint32_t len;
 
+        e->run_descs++;
         if (++seen > table_size) {
             dp_vring_error(vr, "descriptor chain at %u loops or is longer "
                            "than its table (%u)", head, table_size);
@@ -741,6 +809,38 @@ static inline void dp_vring_put(DpVring *vr, uint16_t head, uint32_t len)
     vr->used_idx++;
 }
 
+static bool dp_signal_fd(int fd)
+{
+    static const uint64_t one = 1;
+
+    /* an eventfd write cannot fail short; EAGAIN means "pending" */
+    return write(fd, &one, sizeof(one)) == sizeof(one) || errno == EAGAIN;
+}
+
+/*
+ * Interrupt the guest.  A vCPU thread can swap the call fd meanwhile
+ * (MSI-X masking: vhost moves it to its masked notifier, and on unmask
+ * back, then checks the masked notifier for a pending interrupt).  If
+ * the fd changed while signalling, the signal may have gone to a
+ * notifier already checked: signal the new one too.  A spurious
+ * interrupt is harmless, a lost one stalls the queue.
+ */
+static void dp_vring_signal(DpVring *vr)
+{
+    int fd = qatomic_read(&vr->call_fd), now;
+
+    if (fd < 0 || !dp_signal_fd(fd)) {
+        return;
+    }
+    vr->e->st.interrupts++;
+    /* order the signal before reading the fd again; pairs with the swap */
+    smp_mb();
+    now = qatomic_read(&vr->call_fd);
+    if (now != fd && now >= 0) {
+        dp_signal_fd(now);
+    }
+}
+
 /* Publish the used elements put since @old and signal the guest if due */
 static void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
 {
@@ -757,7 +857,8 @@ static void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
 
     if (qatomic_read(&e->log_all)) {
         unsigned int first = old % vr->num;
-        unsigned int n = (uint16_t)(new - old);
+        /* the elements put since @old; a ring's worth covers them all */
+        unsigned int n = MIN((uint16_t)(new - old), vr->num);
         size_t ring = offsetof(struct vring_used, ring);
         size_t esz = sizeof(struct vring_used_elem);
 
@@ -786,16 +887,7 @@ static void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
                    VRING_AVAIL_F_NO_INTERRUPT);
     }
     if (notify) {
-        int fd = qatomic_read(&vr->call_fd);
-        static const uint64_t one = 1;
-
-        if (fd >= 0) {
-            /* an eventfd write cannot fail short; EAGAIN means "pending" */
-            if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
-                return;
-            }
-            e->st.interrupts++;
-        }
+        dp_vring_signal(vr);
     }
 }
 
@@ -803,86 +895,119 @@ static void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
  * TX: guest to driver
  */
 
+typedef enum DpTxResult {
+    DP_TX_QUEUED,       /* a packet for the driver */
+    DP_TX_DROPPED,      /* a bad packet, not a bad ring: completed unsent */
+    DP_TX_LATER,        /* does not fit in this burst: the next one */
+    DP_TX_BROKEN,       /* the ring is stopped */
+} DpTxResult;
+
+/*
+ * Walk the chain at @head into e->tx_pkts[@n], its iovecs appended at
+ * e->tx_iov[*@iov_used].
+ */
+static DpTxResult dp_tx_one(VhostDpEngine *e, const DpMemTable *mt,
+                            uint16_t head, unsigned int n,
+                            unsigned int *iov_used)
+{
+    DpVring *vr = &e->vr[DP_TX];
+    struct virtio_net_hdr_mrg_rxbuf hdr;
+    VhostDpPkt *p = &e->tx_pkts[n];
+    unsigned int first = *iov_used;
+    int64_t len;
+
+    len = dp_vring_walk(vr, mt, head, false, e->tx_iov, NULL, iov_used,
+                        DP_IOV_MAX);
+    if (len == -2) {
+        *iov_used = first;
+        if (n) {
+            return DP_TX_LATER;
+        }
+        dp_vring_error(vr, "chain %u has more than %u pieces", head,
+                       DP_IOV_MAX);
+        return DP_TX_BROKEN;
+    }
+    if (len < 0) {
+        return DP_TX_BROKEN;
+    }
+    if (len < e->hdr_len || len - e->hdr_len > DP_MAX_FRAME) {
+        *iov_used = first;
+        return DP_TX_DROPPED;
+    }
+    iov_to_buf(&e->tx_iov[first], *iov_used - first, 0, &hdr, e->hdr_len);
+    vhost_dp_vnet_to_offload(&hdr.hdr, &p->ol);
+    if (!vhost_dp_offload_allowed(&p->ol, e->caps.tx_offloads)) {
+        *iov_used = first;
+        return DP_TX_DROPPED;
+    }
+    p->iov = &e->tx_iov[first];
+    p->iov_cnt = *iov_used - first;
+    iov_discard_front(&p->iov, &p->iov_cnt, e->hdr_len);
+    p->len = len - e->hdr_len;
+    p->priv = 0;
+    return DP_TX_QUEUED;
+}
+
 /*
  * Move one burst from the TX vring to the driver.  Returns the number of
- * packets taken off the ring, and adds their bytes to *@bytes; sets
- * *@stall when the driver pushed back.
+ * chains taken off the ring (sent or dropped), and adds the bytes sent
+ * to *@bytes; sets *@stall when the driver pushed back.
+ *
+ * Chains are completed in avail order once the driver has answered:
+ * when it takes fewer packets than offered, the ring is rewound to the
+ * first packet it did not take, and the drops after that one are left
+ * for the next burst to complete (completing them now would complete
+ * them twice).
  */
 static unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
                                 unsigned int max, uint64_t *bytes,
                                 bool *stall)
 {
     DpVring *vr = &e->vr[DP_TX];
-    unsigned int n = 0, iov_used = 0, sent, taken = 0;
-    uint16_t avail_idx, old_used = vr->used_idx;
+    unsigned int n = 0, iov_used = 0, sent, taken = 0, k;
+    uint16_t avail_idx, start = vr->last_avail, old_used = vr->used_idx;
 
     if (!dp_vring_avail(vr, &avail_idx)) {
         return 0;
     }
     max = MIN(max, VHOST_DP_BURST);
-    while (n < max) {
-        struct virtio_net_hdr_mrg_rxbuf hdr;
-        VhostDpPkt *p = &e->tx_pkts[n];
-        unsigned int first = iov_used;
-        int64_t len;
+    while (taken < max && (!taken || e->run_descs < DP_RUN_DESC_BUDGET)) {
         int head = dp_vring_peek(vr, avail_idx);
+        DpTxResult r;
 
         if (head < 0) {
             break;
         }
-        len = dp_vring_walk(vr, mt, head, false, e->tx_iov, NULL, &iov_used,
-                            DP_IOV_MAX);
-        if (len == -2) {
-            iov_used = first;
-            if (n) {
-                break;      /* the next burst starts with it */
-            }
-            dp_vring_error(vr, "chain %u has more than %u pieces", head,
-                           DP_IOV_MAX);
-            len = -1;
-        }
-        if (len < 0) {
+        r = dp_tx_one(e, mt, head, n, &iov_used);
+        if (r == DP_TX_LATER || r == DP_TX_BROKEN) {
             break;
         }
-        vr->last_avail++;
+        e->tx_chain[taken].head = head;
+        e->tx_chain[taken].pkt = r == DP_TX_QUEUED ? n++ : -1;
         taken++;
-
-        if (len < e->hdr_len || len - e->hdr_len > DP_MAX_FRAME) {
-            /* a bad packet, not a bad ring: drop it */
-            e->st.tx_drops++;
-            dp_vring_put(vr, head, 0);
-            iov_used = first;
-            continue;
-        }
-        iov_to_buf(&e->tx_iov[first], iov_used - first, 0, &hdr,
-                   e->hdr_len);
-        vhost_dp_vnet_to_offload(&hdr.hdr, &p->ol);
-        if (!vhost_dp_offload_allowed(&p->ol, e->caps.tx_offloads)) {
-            e->st.tx_drops++;
-            dp_vring_put(vr, head, 0);
-            iov_used = first;
-            continue;
-        }
-        p->iov = &e->tx_iov[first];
-        p->iov_cnt = iov_used - first;
-        iov_discard_front(&p->iov, &p->iov_cnt, e->hdr_len);
-        p->len = len - e->hdr_len;
-        p->priv = 0;
-        e->tx_heads[n] = head;
-        n++;
+        vr->last_avail++;
     }
 
     sent = n ? e->dq->ops->tx_burst(e->dq, e->tx_pkts, n) : 0;
     assert(sent <= n);
-    for (unsigned int i = 0; i < sent; i++) {
-        dp_vring_put(vr, e->tx_heads[i], 0);
-        *bytes += e->tx_pkts[i].len;
-        e->st.tx_bytes += e->tx_pkts[i].len;
+    for (k = 0; k < taken; k++) {
+        int pkt = e->tx_chain[k].pkt;
+
+        if (pkt >= (int)sent) {
+            break;
+        }
+        dp_vring_put(vr, e->tx_chain[k].head, 0);
+        if (pkt < 0) {
+            e->st.tx_drops++;
+        } else {
+            *bytes += e->tx_pkts[pkt].len;
+            e->st.tx_bytes += e->tx_pkts[pkt].len;
+        }
     }
-    if (sent < n) {
+    if (k < taken) {
         /* back-pressure: give the rest back to the ring, in order */
-        vr->last_avail -= n - sent;
-        taken -= n - sent;
+        vr->last_avail = start + k;
+        taken = k;
         *stall = true;
     }
     if (sent) {
@@ -985,7 +1110,12 @@ static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
         head = dp_vring_peek(vr, avail_idx);
         if (head < 0) {
             vr->last_avail = start;
-            return vr->broken ? DP_RX_BROKEN : DP_RX_NO_BUFFERS;
+            if (vr->broken) {
+                return DP_RX_BROKEN;
+            }
+            /* a whole ring of buffers cannot hold it: it never will */
+            return (uint16_t)(avail_idx - start) == vr->num ?
+                   DP_RX_DROPPED : DP_RX_NO_BUFFERS;
         }
         e->rx_head_iov[nheads] = iov_cnt;
         len = dp_vring_walk(vr, mt, head, true, e->rx_iov, e->rx_gpa,
@@ -1123,12 +1253,15 @@ static unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
         r = dp_rx_one(e, mt, avail_idx, p);
 
         if (r == DP_RX_NO_BUFFERS) {
-            /* ask for a kick, then look once more */
-            if (dp_vring_set_notification(vr, true) &&
-                dp_vring_avail(vr, &avail_idx)) {
-                continue;
+            /*
+             * Wait for buffers past the ones seen.  If some came
+             * meanwhile, the run goes on in a new burst; never retry
+             * with the same buffers.
+             */
+            if (!dp_vring_notify_on(vr, avail_idx)) {
+                *starved = true;
+                e->st.rx_no_buffers++;
             }
-            *starved = true;
             break;
         }
         if (r == DP_RX_BROKEN) {
@@ -1228,12 +1361,39 @@ static void dp_inject_drop_all(VhostDpEngine *e)
     }
 }
 
+/* Can the engine use @vr now? */
+static inline bool dp_vring_live(const DpVring *vr)
+{
+    return vr->ready && !vr->broken;
+}
+
+static bool dp_vring_map(VhostDpEngine *e, DpVring *vr);
+
+/*
+ * The vIOMMU changed the mapping of a ring part (see
+ * dp_send_device_iotlb_msg()): translate the rings again before any
+ * access.  A ring the guest unmapped while the device runs is stopped.
+ */
+static void dp_vrings_remap(VhostDpEngine *e)
+{
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        DpVring *vr = &e->vr[i];
+
+        if (unlikely(vr->remap)) {
+            vr->remap = false;
+            if (dp_vring_live(vr) && !dp_vring_map(e, vr)) {
+                dp_vring_error(vr, "the vIOMMU no longer maps the ring");
+            }
+        }
+    }
+}
+
 static void dp_run(VhostDpEngine *e)
 {
     DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
     unsigned int pkts = 0;
     uint64_t bytes = 0;
-    bool tx_stall = false, rx_starved = false, again;
+    bool tx_stall = false, rx_starved = false, again, within = true;
     DpMemTable *mt;
 
     if (!e->running) {
@@ -1248,46 +1408,52 @@ static void dp_run(VhostDpEngine *e)
         dp_inject_flush(e);
     }
     dp_iotlb_flush(e);  /* vIOMMU translations live for one run */
+    e->run_descs = 0;
     RCU_READ_LOCK_GUARD();
     mt = qatomic_rcu_read(&e->mem);
     if (!mt) {
         return;
     }
+    dp_vrings_remap(e);
 
     do {
         unsigned int moved = 0;
 
-        if (!tx->broken && !tx_stall) {
+        if (dp_vring_live(tx) && !tx_stall) {
             if (!tx->polling) {
-                dp_vring_set_notification(tx, false);
+                dp_vring_notify_off(tx);
             }
             moved += dp_tx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts, &bytes,
                                  &tx_stall);
         }
-        if (!rx->broken && !rx_starved) {
+        if (dp_vring_live(rx) && !rx_starved) {
             moved += dp_rx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts, &bytes,
                                  &rx_starved);
         }
         pkts += moved;
-        again = moved && pkts < DP_RUN_PKT_BUDGET &&
-                bytes < DP_RUN_BYTE_BUDGET;
-        if (!again && !tx->broken && !tx->polling && !tx_stall) {
+        within = pkts < DP_RUN_PKT_BUDGET && bytes < DP_RUN_BYTE_BUDGET &&
+                 e->run_descs < DP_RUN_DESC_BUDGET;
+        again = moved && within;
+        if (!again && dp_vring_live(tx) && !tx->polling && !tx_stall) {
             /* re-enable kicks; work that raced in runs now */
-            again = dp_vring_set_notification(tx, true) &&
-                    pkts < DP_RUN_PKT_BUDGET && bytes < DP_RUN_BYTE_BUDGET;
+            again = dp_vring_notify_on(tx, tx->last_avail) && within;
         }
     } while (again);
 
+    /* polling must not find work the driver does not take yet */
+    e->tx_stalled = tx_stall;
+    e->st.tx_stalls += tx_stall;
+
     /*
-     * No guest buffers: wait for the RX kick before reading more.  Driver
-     * back-pressure: wait for the driver's fd.
+     * No guest buffers (or no RX ring): wait for the RX kick before
+     * reading more.  Driver back-pressure: wait for the driver's fd.
      */
-    dp_fd_arm(e, (!rx_starved && !rx->broken) ||
-                 (tx_stall && !e->dq->tx_wait_writable),
+    rx_starved |= !dp_vring_live(rx);
+    dp_fd_arm(e, !rx_starved || (tx_stall && !e->dq->tx_wait_writable),
               tx_stall && e->dq->tx_wait_writable);
-    if (pkts >= DP_RUN_PKT_BUDGET || bytes >= DP_RUN_BYTE_BUDGET ||
-        (!rx_starved && !rx->broken &&
-         (e->rx_count || (e->dq->rx_poll && e->dq->rx_poll(e->dq))))) {
+    if (!within || (!rx_starved && (e->rx_count ||
+                                    (e->dq->rx_poll &&
+                                     e->dq->rx_poll(e->dq))))) {
         /* budget used up: let other handlers run, then go on */
         qemu_bh_schedule(e->bh);
     }
@@ -1318,11 +1484,21 @@ static void dp_kick(EventNotifier *n)
     dp_run(vr->e);
 }
 
+/*
+ * Only work that can progress counts: none while the queue pair is
+ * disabled or the driver pushes back (it wakes the engine when it takes
+ * packets again), else polling would spin at full CPU.
+ */
 static bool dp_tx_poll(void *opaque)
 {
     DpVring *vr = container_of(opaque, DpVring, kick);
+    VhostDpEngine *e = vr->e;
 
-    return vr->e->running && dp_vring_has_work(vr);
+    if (!e->running || !qatomic_read(&e->enabled) || e->tx_stalled) {
+        return false;
+    }
+    /* a ring to translate again: dp_run() does it, not this */
+    return vr->remap || dp_vring_has_work(vr);
 }
 
 static void dp_tx_poll_ready(EventNotifier *n)
@@ -1337,9 +1513,9 @@ static void dp_tx_poll_begin(EventNotifier *n)
 {
     DpVring *vr = container_of(n, DpVring, kick);
 
-    if (vr->e->running && !vr->broken) {
+    if (vr->e->running && dp_vring_live(vr) && !vr->remap) {
         vr->polling = true;
-        dp_vring_set_notification(vr, false);
+        dp_vring_notify_off(vr);
     }
 }
 
@@ -1347,10 +1523,13 @@ static void dp_tx_poll_end(EventNotifier *n)
 {
     DpVring *vr = container_of(n, DpVring, kick);
 
+    if (!vr->polling) {
+        return;
+    }
     vr->polling = false;
-    if (vr->e->running && !vr->broken) {
+    if (vr->e->running && dp_vring_live(vr) && !vr->remap) {
         /* the caller polls once more after this */
-        dp_vring_set_notification(vr, true);
+        dp_vring_notify_on(vr, vr->last_avail);
     }
 }
 
@@ -1370,12 +1549,18 @@ static void dp_attach_bh(void *opaque)
     DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
 
     e->running = true;
-    aio_set_event_notifier(e->ctx, &tx->kick, dp_kick, dp_tx_poll,
-                           dp_tx_poll_ready);
-    aio_set_event_notifier_poll(e->ctx, &tx->kick, dp_tx_poll_begin,
-                                dp_tx_poll_end);
-    aio_set_event_notifier(e->ctx, &rx->kick, dp_kick, NULL, NULL);
-    dp_fd_arm(e, true, false);
+    e->tx_stalled = false;
+    if (tx->ready) {
+        aio_set_event_notifier(e->ctx, &tx->kick, dp_kick, dp_tx_poll,
+                               dp_tx_poll_ready);
+        aio_set_event_notifier_poll(e->ctx, &tx->kick, dp_tx_poll_begin,
+                                    dp_tx_poll_end);
+    }
+    if (rx->ready) {
+        aio_set_event_notifier(e->ctx, &rx->kick, dp_kick, NULL, NULL);
+    }
+    /* without an RX ring, frames stay with the driver */
+    dp_fd_arm(e, rx->ready, false);
     /* the guest may have queued work before we listened */
     qemu_bh_schedule(e->bh);
 }
@@ -1384,8 +1569,12 @@ static void dp_detach_bh(void *opaque)
 {
     VhostDpEngine *e = opaque;
 
-    aio_set_event_notifier(e->ctx, &e->vr[DP_TX].kick, NULL, NULL, NULL);
-    aio_set_event_notifier(e->ctx, &e->vr[DP_RX].kick, NULL, NULL, NULL);
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        if (e->vr[i].ready) {
+            aio_set_event_notifier(e->ctx, &e->vr[i].kick, NULL, NULL,
+                                   NULL);
+        }
+    }
     dp_fd_arm(e, false, false);
     qemu_bh_cancel(e->bh);
     /* frames taken from the driver but not delivered are dropped */
@@ -1479,17 +1668,19 @@ static int dp_set_vring_addr(struct vhost_dev *dev,
     VhostDpEngine *e = dp_engine(dev);
     DpVring *vr = dp_vring(dev, addr->index);
 
-    /*
-     * Also called while running, to toggle logging: no ring change.  The
-     * addresses are resolved when the queue pair starts.
-     */
-    vr->desc_addr = addr->desc_user_addr;
-    vr->avail_addr = addr->avail_user_addr;
-    vr->used_addr = addr->used_user_addr;
-    vr->used_log_addr = addr->log_guest_addr;
     trace_vhost_dp_set_vring_addr(e, addr->index, addr->desc_user_addr,
                                   addr->avail_user_addr,
                                   addr->used_user_addr);
+    if (e->started) {
+        /* toggling logging while running: the same rings */
+        return 0;
+    }
+    /* resolved when the queue pair starts */
+    vr->addr[DP_RING_DESC] = addr->desc_user_addr;
+    vr->addr[DP_RING_AVAIL] = addr->avail_user_addr;
+    vr->addr[DP_RING_USED] = addr->used_user_addr;
+    vr->used_log_addr = addr->log_guest_addr;
+    vr->setup |= DP_SETUP_ADDR;
     return 0;
 }
 
@@ -1509,6 +1700,7 @@ static int dp_set_vring_num(struct vhost_dev *dev,
         return -EINVAL;
     }
     vr->num = ring->num;
+    vr->setup |= DP_SETUP_NUM;
     return 0;
 }
 
@@ -1539,6 +1731,11 @@ static int dp_set_vring_kick(struct vhost_dev *dev,
 
     assert(!dp_engine(dev)->started);
     vr->kick_fd = file->fd;
+    if (file->fd >= 0) {
+        vr->setup |= DP_SETUP_KICK;
+    } else {
+        vr->setup &= ~DP_SETUP_KICK;
+    }
     return 0;
 }
 
@@ -1606,91 +1803,193 @@ static int dp_net_set_mtu(struct vhost_dev *dev, uint16_t mtu)
     return 0;
 }
 
+static void dp_ring_pages_free(DpRingPages *p)
+{
+    for (unsigned int i = 0; i < p->n; i++) {
+        memory_region_unref(p->page[i].mr);
+    }
+    g_free(p);
+}
+
+/* After the IOThread: it may still read the pages in this grace period */
+static void dp_ring_pages_put(DpRingPages *p)
+{
+    if (p) {
+        call_rcu(p, dp_ring_pages_free, rcu);
+    }
+}
+
+/* Is [@hva, @hva + @len) QEMU's mapping of one region of the table? */
+static bool dp_hva_in_table(const DpMemTable *mt, uintptr_t hva,
+                            uint64_t len)
+{
+    for (unsigned int i = 0; i < mt->n; i++) {
+        uint64_t off = hva - (uintptr_t)mt->r[i].hva;
+
+        if (off < mt->r[i].size && len <= mt->r[i].size - off) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
- * Where a part of a vring (@len bytes at @addr) is: vhost gives QEMU's
- * own mapping of guest RAM, or with a vIOMMU an IOVA.  Then the part is
- * contiguous in IOVA space only: if its pages are scattered in guest
- * memory, *@scatter gets them.  Sets *@gpa for a contiguous part.  BQL,
- * stopped.
+ * Where a part of a vring (@len bytes at @addr) is.  vhost gives QEMU's
+ * own mapping of guest RAM, which must be in the memory table (not a
+ * bounce buffer), or with a vIOMMU an IOVA.  Then the part is
+ * contiguous in IOVA space only: *@pages gets its guest pages, with a
+ * reference to their RAM.  BQL while stopped, or the IOThread.
  */
-static void *dp_map_ring(VhostDpEngine *e, uint64_t addr, uint64_t len,
-                         bool write, uint64_t *gpa, DpRingPages **scatter)
+static void *dp_map_ring(VhostDpEngine *e, const DpMemTable *mt,
+                         uint64_t addr, uint64_t len, bool write,
+                         DpRingPages **pages)
 {
     unsigned int first = addr % DP_RING_PAGE;
     unsigned int npages = DIV_ROUND_UP(first + len, DP_RING_PAGE);
-    g_autofree DpRingPages *p = NULL;
+    DpRingPages *p;
     const DpMemRegion *r;
-    const DpMemTable *mt;
-    bool contiguous = true;
     uint64_t avail;
 
-    *scatter = NULL;
+    *pages = NULL;
     if (!e->iommu_as) {
-        return (void *)(uintptr_t)addr;
-    }
-    RCU_READ_LOCK_GUARD();
-    mt = qatomic_rcu_read(&e->mem);
-    if (!mt) {
-        return NULL;
+        return dp_hva_in_table(mt, addr, len) ? (void *)(uintptr_t)addr
+                                              : NULL;
     }
     p = g_malloc(sizeof(*p) + npages * sizeof(p->page[0]));
     p->first_off = first;
+    p->n = 0;
     for (unsigned int i = 0; i < npages; i++) {
         uint64_t iova = addr - first + (uint64_t)i * DP_RING_PAGE;
         uint64_t g;
 
         if (!dp_iova_to_gpa(e, iova, write, &g, &avail) ||
             avail < DP_RING_PAGE) {
-            return NULL;
+            goto fail;
         }
         r = dp_mem_lookup(e, mt, g, &avail);
         if (!r || avail < DP_RING_PAGE) {
-            return NULL;
+            goto fail;
         }
         p->page[i].gpa = g;
         p->page[i].hva = r->hva + (g - r->gpa);
-        contiguous &= !i || (g == p->page[i - 1].gpa + DP_RING_PAGE &&
-                             p->page[i].hva ==
-                             p->page[i - 1].hva + DP_RING_PAGE);
+        p->page[i].mr = r->mr;
+        memory_region_ref(r->mr);
+        p->n++;
     }
-    *gpa = p->page[0].gpa + first;
-    if (contiguous) {
-        return p->page[0].hva + first;
-    }
-    *scatter = g_steal_pointer(&p);
-    return (*scatter)->page[0].hva + first;
+    *pages = p;
+    return p->page[0].hva + first;
+
+fail:
+    dp_ring_pages_put(p);
+    return NULL;
 }
 
-static void dp_vring_unresolve(DpVring *vr)
+/* Are the pages of @p one run of QEMU's memory? */
+static bool dp_ring_pages_contiguous(const DpRingPages *p)
+{
+    for (unsigned int i = 1; i < p->n; i++) {
+        if (p->page[i].gpa != p->page[i - 1].gpa + DP_RING_PAGE ||
+            p->page[i].hva != p->page[i - 1].hva + DP_RING_PAGE) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void dp_vring_unmap(DpVring *vr)
 {
     for (unsigned int i = 0; i < DP_RING_PARTS; i++) {
-        g_free(vr->scatter[i]);
+        dp_ring_pages_put(vr->pages[i]);
+        vr->pages[i] = NULL;
         vr->scatter[i] = NULL;
+    }
+    vr->desc = NULL;
+    vr->avail = NULL;
+    vr->used = NULL;
+}
+
+/*
+ * Map the three parts of @vr, each aligned as the spec requires (so that
+ * no field crosses a page), and in guest RAM.  On failure @vr keeps what
+ * it had.  BQL while stopped, or the IOThread while started (a vIOMMU
+ * change, dp_vrings_remap()).
+ */
+static bool dp_vring_map(VhostDpEngine *e, DpVring *vr)
+{
+    const uint64_t len[DP_RING_PARTS] = {
+        [DP_RING_DESC] = vr->num * sizeof(struct vring_desc),
+        [DP_RING_AVAIL] = 6 + 2 * vr->num,
+        [DP_RING_USED] = 6 + vr->num * sizeof(struct vring_used_elem),
+    };
+    DpRingPages *pages[DP_RING_PARTS] = { NULL };
+    void *hva[DP_RING_PARTS];
+    const DpMemTable *mt;
+    unsigned int i;
+
+    RCU_READ_LOCK_GUARD();
+    mt = qatomic_rcu_read(&e->mem);
+    for (i = 0; mt && i < DP_RING_PARTS; i++) {
+        if (vr->addr[i] % dp_ring_align[i]) {
+            break;
+        }
+        hva[i] = dp_map_ring(e, mt, vr->addr[i], len[i],
+                             i == DP_RING_USED, &pages[i]);
+        if (!hva[i]) {
+            break;
+        }
+    }
+    if (i < DP_RING_PARTS) {
+        for (unsigned int j = 0; j < DP_RING_PARTS; j++) {
+            dp_ring_pages_put(pages[j]);
+        }
+        return false;
+    }
+    dp_vring_unmap(vr);
+    vr->desc = hva[DP_RING_DESC];
+    vr->avail = hva[DP_RING_AVAIL];
+    vr->used = hva[DP_RING_USED];
+    for (i = 0; i < DP_RING_PARTS; i++) {
+        vr->pages[i] = pages[i];
+        vr->scatter[i] = pages[i] && !dp_ring_pages_contiguous(pages[i]) ?
+                         pages[i] : NULL;
+    }
+    vr->used_gpa = pages[DP_RING_USED] ?
+                   pages[DP_RING_USED]->page[0].gpa +
+                   pages[DP_RING_USED]->first_off : vr->used_log_addr;
+    return true;
+}
+
+/* Forget what the vhost ops set up for the start that ends */
+static void dp_vring_clear(DpVring *vr)
+{
+    dp_vring_unmap(vr);
+    vr->ready = false;
+    vr->setup = 0;
+    vr->num = 0;
+    memset(vr->addr, 0, sizeof(vr->addr));
+    vr->used_log_addr = 0;
+    vr->kick_fd = -1;
+}
+
+static void dp_dev_stop(VhostDpEngine *e)
+{
+    trace_vhost_dp_dev_start(e, false);
+    aio_wait_bh_oneshot(e->ctx, dp_detach_bh, e);
+    e->dq->engine = NULL;
+    e->started = false;
+    qemu_bh_delete(e->bh);
+    e->bh = NULL;
+    dp_inject_drop_all(e);
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        dp_vring_clear(&e->vr[i]);
     }
 }
 
-static void dp_vring_resolve(VhostDpEngine *e, DpVring *vr)
-{
-    uint64_t gpa = 0, n = vr->num;
-
-    dp_vring_unresolve(vr);
-    vr->desc = dp_map_ring(e, vr->desc_addr, n * sizeof(struct vring_desc),
-                           false, &gpa, &vr->scatter[DP_RING_DESC]);
-    vr->avail = dp_map_ring(e, vr->avail_addr, 6 + 2 * n, false, &gpa,
-                            &vr->scatter[DP_RING_AVAIL]);
-    vr->used = dp_map_ring(e, vr->used_addr,
-                           6 + n * sizeof(struct vring_used_elem), true,
-                           &gpa, &vr->scatter[DP_RING_USED]);
-    vr->used_gpa = e->iommu_as ? gpa : vr->used_log_addr;
-    /* what the run loop translates, it translates again */
-    dp_iotlb_flush(e);
-}
-
-static bool dp_vring_ready(DpVring *vr)
-{
-    return vr->num && vr->desc && vr->avail && vr->used && vr->kick_fd >= 0;
-}
-
+/*
+ * Serve the vrings the guest set up in this start.  One it did not set
+ * up is not served, as vhost-kernel leaves it without a backend: a
+ * queue pair may run with only its TX vring, say.
+ */
 static int dp_dev_start(struct vhost_dev *dev, bool started)
 {
     VhostDpEngine *e = dp_engine(dev);
@@ -1698,67 +1997,101 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
     if (started == e->started) {
         return 0;
     }
-    if (started) {
-        e->iommu_as = vhost_dev_has_iommu(dev) ? dev->vdev->dma_as : NULL;
-        for (unsigned int i = 0; i < DP_NVQS; i++) {
-            DpVring *vr = &e->vr[i];
-
-            dp_vring_resolve(e, vr);
-            if (!dp_vring_ready(vr)) {
-                error_report("vhost-dp: %s: vring %u is not set up, or not "
-                             "in guest memory", e->name, i);
-                for (unsigned int j = 0; j <= i; j++) {
-                    dp_vring_unresolve(&e->vr[j]);
-                }
-                return -EINVAL;
-            }
-            event_notifier_init_fd(&vr->kick, vr->kick_fd);
-            vr->used_idx = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 2));
-            vr->signalled_used_valid = false;
-            vr->broken = false;
-            vr->polling = false;
-            /* kicks off on RX until buffers run out, on TX until idle */
-            dp_vring_set_notification(vr, i == DP_TX);
-        }
-        e->started = true;
-        e->dma_as = e->dma_map ? dev->vdev->dma_as : NULL;
-        e->dq->engine = e;
-        e->bh = aio_bh_new_guarded(e->ctx, dp_run_bh, e,
-                                   &DEVICE(dev->vdev)->mem_reentrancy_guard);
-        trace_vhost_dp_dev_start(e, true);
-        aio_wait_bh_oneshot(e->ctx, dp_attach_bh, e);
-    } else {
-        trace_vhost_dp_dev_start(e, false);
-        aio_wait_bh_oneshot(e->ctx, dp_detach_bh, e);
-        e->dq->engine = NULL;
-        e->started = false;
-        qemu_bh_delete(e->bh);
-        dp_inject_drop_all(e);
-        for (unsigned int i = 0; i < DP_NVQS; i++) {
-            dp_vring_unresolve(&e->vr[i]);
-        }
-        e->bh = NULL;
+    if (!started) {
+        dp_dev_stop(e);
+        return 0;
     }
+    e->iommu_as = vhost_dev_has_iommu(dev) ? dev->vdev->dma_as : NULL;
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        DpVring *vr = &e->vr[i];
+
+        vr->ready = vr->setup == DP_SETUP_ALL;
+        trace_vhost_dp_vring_start(e, i, vr->ready);
+        if (!vr->ready) {
+            continue;
+        }
+        if (!dp_vring_map(e, vr)) {
+            error_report("vhost-dp: %s: vring %u is not aligned as virtio "
+                         "requires, or not in guest memory", e->name, i);
+            for (unsigned int j = 0; j < DP_NVQS; j++) {
+                dp_vring_clear(&e->vr[j]);
+            }
+            dp_iotlb_flush(e);
+            return -EINVAL;
+        }
+        event_notifier_init_fd(&vr->kick, vr->kick_fd);
+        vr->used_idx = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 2));
+        vr->signalled_used_valid = false;
+        vr->broken = false;
+        vr->polling = false;
+        vr->remap = false;
+        /* kicks off on RX until buffers run out, on TX until idle */
+        if (i == DP_TX) {
+            dp_vring_notify_on(vr, vr->last_avail);
+        } else {
+            dp_vring_notify_off(vr);
+        }
+    }
+    /* what the run loop translates, it translates again */
+    dp_iotlb_flush(e);
+    e->started = true;
+    e->dma_as = e->dma_map ? dev->vdev->dma_as : NULL;
+    e->dq->engine = e;
+    e->bh = aio_bh_new_guarded(e->ctx, dp_run_bh, e,
+                               &DEVICE(dev->vdev)->mem_reentrancy_guard);
+    trace_vhost_dp_dev_start(e, true);
+    aio_wait_bh_oneshot(e->ctx, dp_attach_bh, e);
     return 0;
 }
 
-static void dp_iotlb_flush_bh(void *opaque)
+typedef struct DpInvalidate {
+    VhostDpEngine *e;
+    uint64_t first, last;           /* the IOVA range, inclusive */
+} DpInvalidate;
+
+static void dp_invalidate_bh(void *opaque)
 {
-    dp_iotlb_flush(opaque);
+    DpInvalidate *inv = opaque;
+    VhostDpEngine *e = inv->e;
+
+    dp_iotlb_flush(e);
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        DpVring *vr = &e->vr[i];
+        const uint64_t len[DP_RING_PARTS] = {
+            vr->num * sizeof(struct vring_desc), 6 + 2 * vr->num,
+            6 + vr->num * sizeof(struct vring_used_elem),
+        };
+
+        for (unsigned int j = 0; vr->ready && j < DP_RING_PARTS; j++) {
+            if (vr->addr[j] <= inv->last &&
+                inv->first <= vr->addr[j] + len[j] - 1) {
+                vr->remap = true;
+            }
+        }
+    }
 }
 
 /*
- * The guest unmapped an IOVA range (vIOMMU).  Translations live for one
- * run of the queue pair: once the run in progress is over, nothing uses
- * the old mapping any more.
+ * The guest unmapped an IOVA range (vIOMMU).  Buffer translations live
+ * for one run of the queue pair: once the run in progress is over,
+ * nothing uses the old mapping any more.  The rings' pages are kept
+ * across runs: a ring in the range is translated again before its next
+ * use (not here: this runs inside the IOMMU model's notifier).
  */
 static int dp_send_device_iotlb_msg(struct vhost_dev *dev,
                                     struct vhost_iotlb_msg *imsg)
 {
     VhostDpEngine *e = dp_engine(dev);
+    DpInvalidate inv = {
+        .e = e,
+        .first = imsg->iova,
+        /* a size of 0 is the whole 64-bit space */
+        .last = imsg->size && imsg->iova + imsg->size - 1 >= imsg->iova ?
+                imsg->iova + imsg->size - 1 : UINT64_MAX,
+    };
 
     if (imsg->type == VHOST_IOTLB_INVALIDATE && e->started) {
-        aio_wait_bh_oneshot(e->ctx, dp_iotlb_flush_bh, e);
+        aio_wait_bh_oneshot(e->ctx, dp_invalidate_bh, &inv);
     }
     return 0;
 }

@@ -501,6 +501,8 @@ static VhostDpInfo *vhost_dp_info(VhostDpNet *net)
         q->poll_hits = st.poll_hits;
         q->bursts = st.bursts;
         q->ring_errors = st.ring_errors;
+        q->tx_stalls = st.tx_stalls;
+        q->rx_no_buffers = st.rx_no_buffers;
         QAPI_LIST_APPEND(tail, q);
     }
     return info;

@@ -26,6 +26,8 @@ typedef struct VhostDpEngineStats {
     uint64_t poll_hits;     /* work found by busy polling */
     uint64_t bursts;        /* non-empty bursts, both directions */
     uint64_t ring_errors;   /* rings stopped for bad guest input */
+    uint64_t tx_stalls;     /* runs the driver pushed back in */
+    uint64_t rx_no_buffers; /* waits for guest receive buffers */
 } VhostDpEngineStats;
 
 /**
