@@ -82,6 +82,8 @@
 
 /* Indirect tables larger than this are refused (as virtio.c does) */
 #define DP_MAX_INDIRECT     1024
+/* at most this many pieces of guest memory (pages, regions) to one */
+#define DP_INDIRECT_PIECES  16
 
 enum {
     DP_RX = 0,
@@ -276,6 +278,9 @@ struct VhostDpEngine {
     unsigned int rx_first;
     unsigned int rx_count;
 
+    /* [io] an indirect table that is not one piece of QEMU's memory */
+    struct vring_desc ind_copy[DP_MAX_INDIRECT];
+
     /* [io] RX scratch: the guest buffers of one frame */
     struct iovec rx_iov[DP_IOV_MAX];
     uint64_t rx_gpa[DP_IOV_MAX];
@@ -349,7 +354,14 @@ static bool dp_iova_to_gpa(VhostDpEngine *e, uint64_t iova, bool write,
     }
     t = address_space_get_iotlb_entry(e->iommu_as, iova, write,
                                       MEMTXATTRS_UNSPECIFIED);
-    if (t.target_as != &address_space_memory || (t.perm & need) != need) {
+    /*
+     * A translation that succeeds says that @write access is allowed,
+     * nothing more (it returns IOMMU_RW): cache it for that access only.
+     * Without translation on the path (the vIOMMU off, or pass-through
+     * for the device) the target is the device's own address space,
+     * whose addresses are guest physical ones, as vhost.c assumes too.
+     */
+    if (!t.target_as || (t.perm & need) != need) {
         return false;
     }
     c = &e->iotlb[e->iotlb_next];
@@ -361,7 +373,7 @@ static bool dp_iova_to_gpa(VhostDpEngine *e, uint64_t iova, bool write,
         .iova = iova & ~t.addr_mask,
         .mask = t.addr_mask,
         .gpa = t.translated_addr & ~t.addr_mask,
-        .perm = t.perm,
+        .perm = need,
     };
 hit:
     *gpa = c->gpa + (iova & c->mask);
@@ -461,32 +473,29 @@ static bool dp_translate(VhostDpEngine *e, const DpMemTable *mt,
     return true;
 }
 
-/* Translate a table the engine reads as a whole: it must be contiguous */
-static void *dp_map_table(VhostDpEngine *e, const DpMemTable *mt,
-                          uint64_t gpa, uint32_t len)
+/*
+ * An indirect table (@len bytes at the guest address @addr), for reading
+ * as an array.  In place when it is one aligned piece of QEMU's memory;
+ * else (behind a vIOMMU its pages may be scattered, or it may straddle
+ * two RAM regions, or be misaligned) a copy in e->ind_copy.
+ */
+static const struct vring_desc *dp_map_table(VhostDpEngine *e,
+                                             const DpMemTable *mt,
+                                             uint64_t addr, uint32_t len)
 {
-    const DpMemRegion *r;
-    uint64_t avail;
+    struct iovec iov[DP_INDIRECT_PIECES];
+    unsigned int cnt = 0;
 
-    if (unlikely(e->iommu_as)) {
-        /* an indirect table: an IOVA, contiguous in guest memory too */
-        uint64_t iova = gpa, next;
-
-        if (!dp_iova_to_gpa(e, iova, false, &gpa, &avail)) {
-            return NULL;
-        }
-        for (uint64_t off = avail; off < len; off += avail) {
-            if (!dp_iova_to_gpa(e, iova + off, false, &next, &avail) ||
-                next != gpa + off) {
-                return NULL;
-            }
-        }
-    }
-    r = dp_mem_lookup(e, mt, gpa, &avail);
-    if (!r || avail < len) {
+    if (!dp_translate(e, mt, addr, len, false, iov, NULL, &cnt,
+                      ARRAY_SIZE(iov))) {
         return NULL;
     }
-    return r->hva + (gpa - r->gpa);
+    if (cnt == 1 && !((uintptr_t)iov[0].iov_base %
+                      __alignof__(struct vring_desc))) {
+        return iov[0].iov_base;
+    }
+    iov_to_buf(iov, cnt, 0, e->ind_copy, len);
+    return e->ind_copy;
 }
 
 static void dp_mark_dirty(VhostDpEngine *e, const DpMemTable *mt,
@@ -684,6 +693,13 @@ static bool dp_vring_avail(DpVring *vr, uint16_t *avail_idx)
     return true;
 }
 
+/* What a guest address that does not translate is not */
+static const char *dp_where(VhostDpEngine *e)
+{
+    return e->iommu_as ? "mapped by the vIOMMU for this access, or not "
+                         "in guest RAM" : "in guest RAM";
+}
+
 /*
  * Walk the descriptor chain at @head into iovecs (appended at
  * @iov[*cnt], at most @max), with their guest addresses in @gpas if not
@@ -744,7 +760,8 @@ static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
             table = dp_map_table(e, mt, addr, len);
             if (!table) {
                 dp_vring_error(vr, "indirect table 0x%" PRIx64 "+%u is not "
-                               "in guest RAM (chain %u)", addr, len, head);
+                               "%s (chain %u)", addr, len, dp_where(e),
+                               head);
                 return -1;
             }
             table_size = len / sizeof(struct vring_desc);
@@ -773,7 +790,8 @@ static int64_t dp_vring_walk(DpVring *vr, const DpMemTable *mt,
                     return -2;
                 }
                 dp_vring_error(vr, "descriptor %u of chain %u: 0x%" PRIx64
-                               "+%u is not in guest RAM", i, head, addr, len);
+                               "+%u is not %s", i, head, addr, len,
+                               dp_where(e));
                 return -1;
             }
             if (unlikely(e->dma_as)) {
