@@ -443,7 +443,6 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
             goto err;
         }
         s->engine = vhost_dp_engine_new(s->dq, &caps, ctx, qname);
-        vhost_dp_engine_set_dma_map(s->engine, opts->x_dma_map);
         options = (VhostNetOptions) {
             .backend_type = VHOST_BACKEND_TYPE_DP,
             .net_backend = nc,

@@ -13,9 +13,6 @@
 #               can move (the kernel's ceiling)
 #   dp-lb       -netdev vhostdp with vhost-dp-loopback: mode=sink for TX,
 #               mode=source for RX (the engine alone)
-#   dp-lb-dma   dp-lb with x-dma-map=on: every guest buffer also mapped
-#               and unmapped with dma_memory_map(), as QEMU's virtqueue
-#               code does; the difference is what that costs per buffer
 #   dp-dpdk     -netdev vhostdp with vhost-dp-dpdk on DPDK's null PMD
 #               (drops what it is sent, generates frames of the size)
 #   dp-xdp      -netdev vhostdp with vhost-dp-af-xdp (generic XDP) on a
@@ -160,15 +157,14 @@ class Case:
                                 f"size={self.size},queues={self.queues}",
                     "--netdev", f"vhostdp,id=bn0,driver=d0,"
                                 f"queues={self.queues},{iolist}"]
-            elif self.backend in ("dp-lb", "dp-lb-dma"):
+            elif self.backend == "dp-lb":
                 mode = {"tx": "sink", "rx": "source",
                         "both": "loopback"}[self.dir]
-                dma = ",x-dma-map=on" if self.backend == "dp-lb-dma" else ""
                 args += iothreads + [
                     "--object", f"vhost-dp-loopback,id=d0,mode={mode},"
                                 f"frame-size={min(self.size, 65535)}",
                     "--netdev", f"vhostdp,id=bn0,driver=d0,"
-                                f"queues={self.queues},{iolist}{dma}"]
+                                f"queues={self.queues},{iolist}"]
             elif self.backend == "vhost-user":
                 sock = os.path.join(OUT, f"vhost-{pid}-{Case.seq}.sock")
                 fwd = "rxonly" if self.dir == "tx" else "txonly"
@@ -247,8 +243,6 @@ def cases():
         for size in (64, 512, 1500):
             for b in peers:
                 out.append(Case(b, d, size))
-            if size != 512:
-                out.append(Case("dp-lb-dma", d, size))
         for b in ("tap", "dp-tap", "dp-lb"):
             out.append(Case(b, d, 65535, tso=True))
     # loopback mode: every frame comes back, numbered frames checked
@@ -330,18 +324,6 @@ def main():
                             iothread_cpu=iocpu, pps_per_io_cpu_s=eff,
                             qemu_cpu=qcpu, mpps_per_qemu_cpu_s=qeff,
                             runs=len(runs)))
-    for r in results:
-        if r["backend"] != "dp-lb-dma":
-            continue
-        lb = [x for x in results if x["backend"] == "dp-lb" and
-              x["dir"] == r["dir"] and x["size"] == r["size"] and
-              x["queues"] == r["queues"]]
-        if lb and lb[0]["mpps"] and r["mpps"]:
-            # both run on a busy IOThread: the time per frame tells
-            ns = (r["iothread_cpu"] / r["mpps"] -
-                  lb[0]["iothread_cpu"] / lb[0]["mpps"]) * 1e3
-            print(f"dma_memory_map + unmap, {r['dir']} {r['size']}: "
-                  f"{ns:+.1f} ns of IOThread time per frame")
     with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(results[0].keys()))
         w.writeheader()

@@ -77,15 +77,6 @@ static void *dp_before_fresh(GString *cmd_line, void *arg)
     return arg;
 }
 
-/* x-dma-map: buffers also mapped with dma_memory_map() in the IOThreads */
-static void *dp_before_dma_map(GString *cmd_line, void *arg)
-{
-    g_string_append(cmd_line, DP_NETDEV);
-    g_string_truncate(cmd_line, cmd_line->len - 1);
-    g_string_append(cmd_line, ",x-dma-map=on ");
-    return arg;
-}
-
 /*
  * TAP: the netdev uses a vhost-dp-tap driver on a TAP device the test
  * names; the test reaches the TAP's host side with a packet socket.
@@ -1978,11 +1969,6 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/hotplug", "virtio-net", test_hotplug, &opts);
     opts.before = dp_before_migrate;
     qos_add_test("vhost-dp/migrate", "virtio-net", test_migrate, &opts);
-    opts.before = dp_before_dma_map;
-    qos_add_test("vhost-dp/dma-map/loopback", "virtio-net", test_loopback,
-                 &opts);
-    qos_add_test("vhost-dp/dma-map/mergeable", "virtio-net", test_mergeable,
-                 &opts);
 
     opts.before = dp_before_tap;
     opts.edge.extra_device_opts = NULL;

@@ -52,13 +52,6 @@ void vhost_dp_engine_free(VhostDpEngine *e);
 void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpEngineStats *st);
 
 /*
- * Also map and unmap each guest buffer with dma_memory_map(), as QEMU's
- * virtqueue code does, to measure what that costs (BQL; before the first
- * start).  The buffers are still reached through the memory table.
- */
-void vhost_dp_engine_set_dma_map(VhostDpEngine *e, bool on);
-
-/*
  * Hand @frame (@len bytes, no virtio header) to the driver from the queue
  * pair's IOThread as if the guest had sent it without offloads: for the
  * frames QEMU sends itself, the announcement after migration (BQL).

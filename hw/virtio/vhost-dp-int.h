@@ -1,0 +1,139 @@
+/*
+ * vhost dataplane: the engine's shared state
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The engine serves one virtio-net queue pair inside QEMU, in four files
+ * with one job each:
+ *   vhost-dp-ring.c      the split-ring core (vhost-dp-ring.h)
+ *   vhost-dp-net.c       virtio-net: TX and RX bursts, mergeable buffers,
+ *                        headers and offloads, the receive filter
+ *   vhost-dp-iothread.c  life cycle, the run loop, budgets, polling
+ *   vhost-dp-ops.c       the VhostOps backend hw/virtio/vhost.c calls
+ * This header is what they share.  Ownership tags as in vhost-dp-ring.h:
+ * [io] belongs to the queue pair's IOThread while it is started, [atomic]
+ * is written under the BQL and read there, RCU is RCU-published.
+ */
+
+#ifndef HW_VIRTIO_VHOST_DP_INT_H
+#define HW_VIRTIO_VHOST_DP_INT_H
+
+#include "qemu/queue.h"
+#include "qemu/thread.h"
+#include "qemu/units.h"
+#include "block/aio.h"
+#include "hw/virtio/vhost-dp.h"
+#include "hw/virtio/vhost-dp-ring.h"
+
+/*
+ * Per run of a queue pair, at most this much work before yielding:
+ * packets, bytes, and descriptors visited (a guest can give 1024-entry
+ * chains for every slot).
+ */
+#define DP_RUN_PKT_BUDGET   256
+#define DP_RUN_BYTE_BUDGET  (1024 * 1024)
+#define DP_RUN_DESC_BUDGET  8192
+
+/* iovec entries for one burst, and for one packet */
+#define DP_IOV_MAX          2048
+#define DP_PKT_IOV_MAX      1024
+
+/* Largest frame accepted from the guest, without its virtio header */
+#define DP_MAX_FRAME        (65535 + 14 + 4)
+
+typedef struct DpRxFilter {
+    struct rcu_head rcu;
+    VhostDpRxFilter f;
+} DpRxFilter;
+
+/* A frame from QEMU itself on its way to the driver */
+typedef struct DpInjected {
+    QSIMPLEQ_ENTRY(DpInjected) next;
+    size_t len;
+    uint8_t data[];
+} DpInjected;
+
+/* how many may wait for the IOThread; the rest are dropped */
+#define DP_INJECT_MAX   8
+#define DP_INJECT_LEN_MAX (64 * KiB)
+
+struct VhostDpEngine {
+    VhostDpDriverQueue *dq;
+    VhostDpDriverCaps caps;
+    AioContext *ctx;
+    char *name;
+    uint64_t offered;               /* features the engine implements */
+
+    /* set under the BQL while stopped */
+    struct vhost_dev *dev;
+    uint64_t features;
+    unsigned int hdr_len;
+    bool mrg_rxbuf;
+    bool started;
+
+    bool enabled;                   /* [atomic] */
+    uint32_t rx_offloads_ok;        /* [atomic] */
+    DpRxFilter *rx_filter;          /* RCU; NULL: take every frame */
+
+    DpRings rings;
+    DpVring vr[DP_NVQS];
+
+    /* [io] */
+    bool running;
+    bool fd_read_armed;
+    bool fd_write_armed;
+    bool tx_stalled;                /* the driver pushed back */
+    QEMUBH *bh;
+    VhostDpEngineStats st;          /* published after each run */
+    VhostDpEngineStats pub;         /* [atomic] what readers see */
+
+    /* frames QEMU sends itself (the announcement), for the driver */
+    QemuMutex inject_lock;
+    QSIMPLEQ_HEAD(, DpInjected) injected;   /* [inject_lock] */
+    unsigned int n_injected;                /* [inject_lock] */
+    bool inject_pending;                    /* [atomic] */
+
+    /*
+     * [io] TX burst scratch.  tx_chain[] has every chain taken in the
+     * burst in avail order (so chain k came from avail position
+     * last_avail + k): a packet for the driver or a drop.
+     */
+    struct iovec tx_iov[DP_IOV_MAX];
+    VhostDpPkt tx_pkts[VHOST_DP_BURST];
+    struct {
+        uint16_t head;
+        int16_t pkt;                /* index in tx_pkts, or -1: dropped */
+    } tx_chain[VHOST_DP_BURST];
+
+    /* [io] RX: frames taken from the driver, not yet delivered */
+    VhostDpPkt rx_pkts[VHOST_DP_BURST];
+    unsigned int rx_first;
+    unsigned int rx_count;
+
+    /* [io] RX scratch: the guest buffers of one frame */
+    struct iovec rx_iov[DP_IOV_MAX];
+    uint64_t rx_gpa[DP_IOV_MAX];
+    uint16_t rx_heads[DP_PKT_IOV_MAX];
+    uint32_t rx_head_len[DP_PKT_IOV_MAX];
+    unsigned int rx_head_iov[DP_PKT_IOV_MAX];
+};
+
+/* vhost-dp-net.c */
+unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
+                         unsigned int max, uint64_t *bytes, bool *stall);
+unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
+                         unsigned int max, uint64_t *bytes, bool *starved);
+void dp_rx_release(VhostDpEngine *e, unsigned int n);
+void dp_inject_flush(VhostDpEngine *e);
+void dp_inject_drop_all(VhostDpEngine *e);
+uint64_t dp_offered_features(const VhostDpDriverCaps *caps);
+
+/* vhost-dp-iothread.c */
+void dp_engine_attach(VhostDpEngine *e);
+void dp_engine_detach(VhostDpEngine *e);
+void dp_engine_rerun(VhostDpEngine *e);
+void dp_engine_invalidate(VhostDpEngine *e, uint64_t first, uint64_t last);
+
+#endif

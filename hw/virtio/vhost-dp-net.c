@@ -1,0 +1,522 @@
+/*
+ * vhost dataplane: virtio-net on the rings
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * One job: move packets between a queue pair's vrings and its driver
+ * queue.  TX takes chains off the TX vring into bursts for the driver;
+ * RX copies the driver's frames into guest buffers (several with
+ * mergeable RX buffers).  This is the only place that converts between
+ * virtio_net_hdr and the driver API's VhostDpOffload, and that applies
+ * the guest's receive filter.  Runs in the queue pair's IOThread, called
+ * from the run loop (vhost-dp-iothread.c).
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/iov.h"
+#include "qemu/atomic.h"
+#include "qemu/lockable.h"
+#include "hw/virtio/vhost-dp-int.h"
+#include "net/vhost-dp-vnet.h"
+#include "standard-headers/linux/virtio_net.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "standard-headers/linux/vhost_types.h"
+#include "trace.h"
+
+/*
+ * TX: guest to driver
+ */
+
+typedef enum DpTxResult {
+    DP_TX_QUEUED,       /* a packet for the driver */
+    DP_TX_DROPPED,      /* a bad packet, not a bad ring: completed unsent */
+    DP_TX_LATER,        /* does not fit in this burst: the next one */
+    DP_TX_BROKEN,       /* the ring is stopped */
+} DpTxResult;
+
+/*
+ * Walk the chain at @head into e->tx_pkts[@n], its iovecs appended at
+ * e->tx_iov[*@iov_used].
+ */
+static DpTxResult dp_tx_one(VhostDpEngine *e, const DpMemTable *mt,
+                            uint16_t head, unsigned int n,
+                            unsigned int *iov_used)
+{
+    DpVring *vr = &e->vr[DP_TX];
+    struct virtio_net_hdr_mrg_rxbuf hdr;
+    VhostDpPkt *p = &e->tx_pkts[n];
+    unsigned int first = *iov_used;
+    uint64_t len;
+
+    switch (dp_vring_walk(vr, mt, head, false, e->tx_iov, NULL, iov_used,
+                          DP_IOV_MAX, &len)) {
+    case DP_WALK_OK:
+        break;
+    case DP_WALK_FULL:
+        *iov_used = first;
+        if (n) {
+            return DP_TX_LATER;
+        }
+        dp_vring_error(vr, "chain %u has more than %u pieces", head,
+                       DP_IOV_MAX);
+        return DP_TX_BROKEN;
+    default:
+        return DP_TX_BROKEN;
+    }
+    if (len < e->hdr_len || len - e->hdr_len > DP_MAX_FRAME) {
+        *iov_used = first;
+        return DP_TX_DROPPED;
+    }
+    iov_to_buf(&e->tx_iov[first], *iov_used - first, 0, &hdr, e->hdr_len);
+    vhost_dp_vnet_to_offload(&hdr.hdr, &p->ol);
+    if (!vhost_dp_offload_allowed(&p->ol, e->caps.tx_offloads)) {
+        *iov_used = first;
+        return DP_TX_DROPPED;
+    }
+    p->iov = &e->tx_iov[first];
+    p->iov_cnt = *iov_used - first;
+    iov_discard_front(&p->iov, &p->iov_cnt, e->hdr_len);
+    p->len = len - e->hdr_len;
+    p->priv = 0;
+    return DP_TX_QUEUED;
+}
+
+/*
+ * Move one burst from the TX vring to the driver.  Returns the number of
+ * chains taken off the ring (sent or dropped), and adds the bytes sent
+ * to *@bytes; sets *@stall when the driver pushed back.
+ *
+ * Chains are completed in avail order once the driver has answered:
+ * when it takes fewer packets than offered, the ring is rewound to the
+ * first packet it did not take, and the drops after that one are left
+ * for the next burst to complete (completing them now would complete
+ * them twice).
+ */
+unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
+                         unsigned int max, uint64_t *bytes, bool *stall)
+{
+    DpVring *vr = &e->vr[DP_TX];
+    unsigned int n = 0, iov_used = 0, sent, taken = 0, k;
+    uint16_t avail_idx, start = vr->last_avail, old_used = vr->used_idx;
+
+    if (!dp_vring_avail(vr, &avail_idx)) {
+        return 0;
+    }
+    max = MIN(max, VHOST_DP_BURST);
+    while (taken < max &&
+           (!taken || e->rings.run_descs < DP_RUN_DESC_BUDGET)) {
+        int head = dp_vring_peek(vr, avail_idx);
+        DpTxResult r;
+
+        if (head < 0) {
+            break;
+        }
+        r = dp_tx_one(e, mt, head, n, &iov_used);
+        if (r == DP_TX_LATER || r == DP_TX_BROKEN) {
+            break;
+        }
+        e->tx_chain[taken].head = head;
+        e->tx_chain[taken].pkt = r == DP_TX_QUEUED ? n++ : -1;
+        taken++;
+        vr->last_avail++;
+    }
+
+    sent = n ? e->dq->ops->tx_burst(e->dq, e->tx_pkts, n) : 0;
+    assert(sent <= n);
+    for (k = 0; k < taken; k++) {
+        int pkt = e->tx_chain[k].pkt;
+
+        if (pkt >= (int)sent) {
+            break;
+        }
+        dp_vring_put(vr, e->tx_chain[k].head, 0);
+        if (pkt < 0) {
+            e->st.tx_drops++;
+        } else {
+            *bytes += e->tx_pkts[pkt].len;
+            e->st.tx_bytes += e->tx_pkts[pkt].len;
+        }
+    }
+    if (k < taken) {
+        /* back-pressure: give the rest back to the ring, in order */
+        vr->last_avail = start + k;
+        taken = k;
+        *stall = true;
+    }
+    if (sent) {
+        e->st.tx_packets += sent;
+        e->st.bursts++;
+    }
+    dp_vring_flush(vr, old_used, mt);
+    trace_vhost_dp_tx_burst(e, n, sent);
+    return taken;
+}
+
+/*
+ * RX: driver to guest
+ */
+
+static bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
+                              struct virtio_net_hdr *h)
+{
+    uint32_t ok = qatomic_read(&e->rx_offloads_ok);
+
+    if (!vhost_dp_offload_allowed(ol, ok)) {
+        return false;
+    }
+    vhost_dp_vnet_from_offload(h, ol);
+    if (!(ok & VHOST_DP_CAP_CSUM)) {
+        /* a guest without GUEST_CSUM gets no DATA_VALID either */
+        h->flags = 0;
+    }
+    return true;
+}
+
+typedef enum DpRxResult {
+    DP_RX_DELIVERED,
+    DP_RX_DROPPED,
+    DP_RX_NO_BUFFERS,
+    DP_RX_BROKEN,
+} DpRxResult;
+
+/* Copy @len bytes from @src to @dst, both iovec arrays */
+static void dp_iov_copy(const struct iovec *dst, unsigned int dst_cnt,
+                        size_t dst_off, const struct iovec *src,
+                        unsigned int src_cnt, size_t len)
+{
+    unsigned int di = 0, si = 0;
+    size_t soff = 0;
+
+    while (di < dst_cnt && dst_off >= dst[di].iov_len) {
+        dst_off -= dst[di].iov_len;
+        di++;
+    }
+    while (len && di < dst_cnt && si < src_cnt) {
+        size_t chunk = MIN(dst[di].iov_len - dst_off,
+                           src[si].iov_len - soff);
+
+        chunk = MIN(chunk, len);
+        memcpy((uint8_t *)dst[di].iov_base + dst_off,
+               (uint8_t *)src[si].iov_base + soff, chunk);
+        len -= chunk;
+        dst_off += chunk;
+        soff += chunk;
+        if (dst_off == dst[di].iov_len) {
+            di++;
+            dst_off = 0;
+        }
+        if (soff == src[si].iov_len) {
+            si++;
+            soff = 0;
+        }
+    }
+}
+
+/*
+ * Take guest buffers from the RX vring until @need bytes fit: their
+ * heads and lengths in e->rx_heads[]/rx_head_len[], their iovecs in
+ * e->rx_iov[].  On anything but DP_RX_DELIVERED the ring is as before.
+ */
+static DpRxResult dp_rx_gather(VhostDpEngine *e, const DpMemTable *mt,
+                               uint16_t avail_idx, uint64_t need,
+                               unsigned int *nheads, unsigned int *iov_cnt)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    uint16_t start = vr->last_avail;
+    uint64_t have = 0, len;
+    DpRxResult r = DP_RX_DELIVERED;
+
+    while (have < need) {
+        int head;
+
+        if ((*nheads && !e->mrg_rxbuf) || *nheads == DP_PKT_IOV_MAX) {
+            /* one buffer must hold the frame, or too many: drop it */
+            r = DP_RX_DROPPED;
+            break;
+        }
+        head = dp_vring_peek(vr, avail_idx);
+        if (head < 0) {
+            /* a whole ring of buffers cannot hold it: it never will */
+            r = vr->broken ? DP_RX_BROKEN :
+                (uint16_t)(avail_idx - start) == vr->num ?
+                DP_RX_DROPPED : DP_RX_NO_BUFFERS;
+            break;
+        }
+        e->rx_head_iov[*nheads] = *iov_cnt;
+        switch (dp_vring_walk(vr, mt, head, true, e->rx_iov, e->rx_gpa,
+                              iov_cnt, DP_IOV_MAX, &len)) {
+        case DP_WALK_OK:
+            break;
+        case DP_WALK_FULL:
+            r = DP_RX_DROPPED;
+            break;
+        default:
+            r = DP_RX_BROKEN;
+            break;
+        }
+        if (r == DP_RX_DELIVERED && !len) {
+            dp_vring_error(vr, "empty receive buffer %u", head);
+            r = DP_RX_BROKEN;
+        }
+        if (r != DP_RX_DELIVERED) {
+            break;
+        }
+        vr->last_avail++;
+        e->rx_heads[*nheads] = head;
+        e->rx_head_len[*nheads] = MIN(len, need - have);
+        have += len;
+        (*nheads)++;
+    }
+    if (r != DP_RX_DELIVERED) {
+        vr->last_avail = start;
+    }
+    return r;
+}
+
+/* Deliver one frame into guest buffers */
+static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
+                            uint16_t avail_idx, const VhostDpPkt *p)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    struct virtio_net_hdr_mrg_rxbuf hdr;
+    uint64_t need = (uint64_t)p->len + e->hdr_len;
+    unsigned int nheads = 0, iov_cnt = 0;
+    DpRxResult r;
+
+    if (!dp_offload_to_hdr(e, &p->ol, &hdr.hdr)) {
+        return DP_RX_DROPPED;
+    }
+    r = dp_rx_gather(e, mt, avail_idx, need, &nheads, &iov_cnt);
+    if (r != DP_RX_DELIVERED) {
+        return r;
+    }
+    /* mergeable buffers imply the long header */
+    assert(nheads == 1 || e->hdr_len == sizeof(hdr));
+
+    hdr.num_buffers = cpu_to_le16(nheads);
+    iov_from_buf(e->rx_iov, iov_cnt, 0, &hdr, e->hdr_len);
+    dp_iov_copy(e->rx_iov, iov_cnt, e->hdr_len, p->iov, p->iov_cnt, p->len);
+
+    for (unsigned int i = 0; i < nheads; i++) {
+        dp_vring_put(vr, e->rx_heads[i], e->rx_head_len[i]);
+    }
+    if (qatomic_read(&e->rings.log_all)) {
+        uint64_t left = need;
+
+        for (unsigned int i = 0; i < iov_cnt && left; i++) {
+            uint64_t l = MIN(left, e->rx_iov[i].iov_len);
+
+            dp_mark_dirty(&e->rings, mt, e->rx_gpa[i], l);
+            left -= l;
+        }
+    }
+    return DP_RX_DELIVERED;
+}
+
+void dp_rx_release(VhostDpEngine *e, unsigned int n)
+{
+    if (n && e->dq->ops->rx_release) {
+        e->dq->ops->rx_release(e->dq, &e->rx_pkts[e->rx_first], n);
+    }
+    e->rx_first += n;
+    e->rx_count -= n;
+    if (!e->rx_count) {
+        e->rx_first = 0;
+    }
+}
+
+/* Does the guest's receive filter let @p through? */
+static bool dp_rx_filter_pass(const VhostDpRxFilter *f, const VhostDpPkt *p)
+{
+    static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    uint8_t h[16];
+
+    if (iov_to_buf(p->iov, p->iov_cnt, 0, h, sizeof(h)) < sizeof(h)) {
+        return true;            /* a runt: the guest's business */
+    }
+    if (f->vlan_filter && h[12] == 0x81 && h[13] == 0x00) {
+        unsigned int vid = ((h[14] << 8) | h[15]) & 0xfff;
+
+        if (!(f->vlans[vid / 32] & (1U << (vid % 32)))) {
+            return false;
+        }
+    }
+    if (h[0] & 1) {
+        if (!memcmp(h, bcast, 6)) {
+            return f->broadcast;
+        }
+        if (f->no_multi || f->all_multi) {
+            return !f->no_multi;
+        }
+    } else {
+        if (f->no_uni || f->all_uni) {
+            return !f->no_uni;
+        }
+        if (!memcmp(h, f->mac, 6)) {
+            return true;
+        }
+    }
+    for (unsigned int i = 0; i < f->n_macs; i++) {
+        if (!memcmp(h, f->macs[i], 6)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Move frames from the driver to the RX vring.  Returns the frames
+ * handled; sets *@starved when the guest has no buffers left.
+ */
+unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
+                         unsigned int max, uint64_t *bytes, bool *starved)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    const DpRxFilter *flt = qatomic_rcu_read(&e->rx_filter);
+    uint16_t avail_idx, old_used = vr->used_idx;
+    unsigned int done = 0, delivered = 0;
+
+    if (!e->rx_count) {
+        e->rx_first = 0;
+        e->rx_count = e->dq->ops->rx_burst(e->dq, e->rx_pkts,
+                                           MIN(max, VHOST_DP_BURST));
+        assert(e->rx_count <= VHOST_DP_BURST);
+        if (!e->rx_count) {
+            return 0;
+        }
+    }
+    if (!dp_vring_avail(vr, &avail_idx)) {
+        return 0;
+    }
+    while (done < e->rx_count && done < max) {
+        const VhostDpPkt *p = &e->rx_pkts[e->rx_first + done];
+        DpRxResult r;
+
+        if (flt && !dp_rx_filter_pass(&flt->f, p)) {
+            e->st.rx_drops++;
+            done++;
+            continue;
+        }
+        r = dp_rx_one(e, mt, avail_idx, p);
+
+        if (r == DP_RX_NO_BUFFERS) {
+            /*
+             * Wait for buffers past the ones seen.  If some came
+             * meanwhile, the run goes on in a new burst; never retry
+             * with the same buffers.
+             */
+            if (!dp_vring_notify_on(vr, avail_idx)) {
+                *starved = true;
+                e->st.rx_no_buffers++;
+            }
+            break;
+        }
+        if (r == DP_RX_BROKEN) {
+            break;
+        }
+        if (r == DP_RX_DELIVERED) {
+            delivered++;
+            *bytes += p->len;
+            e->st.rx_bytes += p->len;
+        } else {
+            e->st.rx_drops++;
+        }
+        done++;
+    }
+    if (delivered) {
+        e->st.rx_packets += delivered;
+        e->st.bursts++;
+    }
+    dp_vring_flush(vr, old_used, mt);
+    dp_rx_release(e, done);
+    trace_vhost_dp_rx_burst(e, done, delivered);
+    return done;
+}
+
+/*
+ * Frames from QEMU itself
+ */
+
+/*
+ * Take the frames QEMU injected and hand them to the driver like guest
+ * frames without offloads.  Best effort: what the driver does not take
+ * now is dropped, as a full TAP would drop it.
+ */
+void dp_inject_flush(VhostDpEngine *e)
+{
+    QSIMPLEQ_HEAD(, DpInjected) list = QSIMPLEQ_HEAD_INITIALIZER(list);
+    DpInjected *f, *next;
+
+    WITH_QEMU_LOCK_GUARD(&e->inject_lock) {
+        QSIMPLEQ_CONCAT(&list, &e->injected);
+        e->n_injected = 0;
+        qatomic_set(&e->inject_pending, false);
+    }
+    QSIMPLEQ_FOREACH_SAFE(f, &list, next, next) {
+        struct iovec iov = { .iov_base = f->data, .iov_len = f->len };
+        VhostDpPkt pkt = { .iov = &iov, .iov_cnt = 1, .len = f->len };
+
+        if (e->dq->ops->tx_burst(e->dq, &pkt, 1) != 1) {
+            e->st.tx_drops++;
+        }
+        g_free(f);
+    }
+}
+
+void dp_inject_drop_all(VhostDpEngine *e)
+{
+    DpInjected *f;
+
+    WITH_QEMU_LOCK_GUARD(&e->inject_lock) {
+        while ((f = QSIMPLEQ_FIRST(&e->injected))) {
+            QSIMPLEQ_REMOVE_HEAD(&e->injected, next);
+            g_free(f);
+        }
+        e->n_injected = 0;
+        qatomic_set(&e->inject_pending, false);
+    }
+}
+
+/*
+ * Features
+ */
+
+uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
+{
+    uint64_t f = (1ULL << VIRTIO_F_VERSION_1) |
+                 (1ULL << VIRTIO_F_ANY_LAYOUT) |
+                 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+                 (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+                 (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+                 (1ULL << VIRTIO_NET_F_MTU) |
+                 (1ULL << VIRTIO_F_IOMMU_PLATFORM) |
+                 (1ULL << VHOST_F_LOG_ALL);
+
+    if (caps->tx_offloads & VHOST_DP_CAP_CSUM) {
+        f |= 1ULL << VIRTIO_NET_F_CSUM;
+        if (caps->tx_offloads & VHOST_DP_CAP_TSO4) {
+            f |= 1ULL << VIRTIO_NET_F_HOST_TSO4;
+        }
+        if (caps->tx_offloads & VHOST_DP_CAP_TSO6) {
+            f |= 1ULL << VIRTIO_NET_F_HOST_TSO6;
+        }
+        if (caps->tx_offloads & VHOST_DP_CAP_ECN) {
+            f |= 1ULL << VIRTIO_NET_F_HOST_ECN;
+        }
+    }
+    if (caps->rx_offloads & VHOST_DP_CAP_CSUM) {
+        f |= 1ULL << VIRTIO_NET_F_GUEST_CSUM;
+        if (caps->rx_offloads & VHOST_DP_CAP_TSO4) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_TSO4;
+        }
+        if (caps->rx_offloads & VHOST_DP_CAP_TSO6) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_TSO6;
+        }
+        if (caps->rx_offloads & VHOST_DP_CAP_ECN) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_ECN;
+        }
+    }
+    return f;
+}

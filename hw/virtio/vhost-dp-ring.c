@@ -1,0 +1,787 @@
+/*
+ * vhost dataplane: the split-ring core
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * One job: work a split virtqueue in guest memory for the engine.
+ * Guest physical addresses are translated through an RCU-published copy
+ * of the vhost memory table (dp_translate(), the one translation step;
+ * with a vIOMMU it first turns the IOVA into a guest physical address,
+ * dp_iova_to_gpa()).  Ring addresses are host virtual addresses mapped
+ * by vhost.c, or IOVAs whose pages are resolved when the queue pair
+ * starts and again after the vIOMMU changes them (dp_vring_map()).
+ * Every guest write is marked dirty while migration logs.
+ *
+ * Guest input is hostile: every index, descriptor, length and chain is
+ * checked.  A vring that breaks the rules is stopped with one report and
+ * a counter (dp_vring_error()); the other queues and QEMU go on.
+ *
+ * See vhost-dp-ring.h for what this needs from the rest of QEMU.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/iov.h"
+#include "qemu/atomic.h"
+#include "qemu/bswap.h"
+#include "exec/memory.h"
+#include "hw/virtio/vhost-dp-ring.h"
+
+static const unsigned int dp_ring_align[DP_RING_PARTS] = { 16, 2, 4 };
+
+/*
+ * Memory
+ */
+
+/* After the IOThreads: they read the table under RCU */
+void dp_mem_table_free(DpMemTable *mt)
+{
+    for (unsigned int i = 0; i < mt->n; i++) {
+        memory_region_unref(mt->r[i].mr);
+    }
+    g_free(mt);
+}
+
+/*
+ * Find the region holding @gpa.  @len is how many bytes from @gpa on are
+ * inside it.  Called in the IOThread under rcu_read_lock.
+ */
+const DpMemRegion *dp_mem_lookup(DpRings *rg, const DpMemTable *mt,
+                                 uint64_t gpa, uint64_t *len)
+{
+    unsigned int hint = rg->mem_hint;
+
+    if (hint < mt->n && gpa - mt->r[hint].gpa < mt->r[hint].size) {
+        *len = mt->r[hint].size - (gpa - mt->r[hint].gpa);
+        return &mt->r[hint];
+    }
+    for (unsigned int i = 0; i < mt->n; i++) {
+        if (gpa - mt->r[i].gpa < mt->r[i].size) {
+            rg->mem_hint = i;
+            *len = mt->r[i].size - (gpa - mt->r[i].gpa);
+            return &mt->r[i];
+        }
+    }
+    return NULL;
+}
+
+
+/*
+ * With a vIOMMU, the addresses the guest gives are IOVAs: translate @iova
+ * for reading or (@write) writing into a guest physical address, with
+ * *@len the bytes that stay contiguous from there.  The translations of a
+ * run are kept for that run only, so that an unmap the guest makes is
+ * seen by the next run at the latest; dp_send_device_iotlb_msg() waits
+ * for the current one.  In the IOThread, under rcu_read_lock.
+ */
+static bool dp_iova_to_gpa(DpRings *rg, uint64_t iova, bool write,
+                           uint64_t *gpa, uint64_t *len)
+{
+    IOMMUAccessFlags need = write ? IOMMU_WO : IOMMU_RO;
+    IOMMUTLBEntry t;
+    DpIotlb *c;
+
+    for (unsigned int i = 0; i < rg->iotlb_n; i++) {
+        c = &rg->iotlb[i];
+        if ((iova & ~c->mask) == c->iova && (c->perm & need) == need) {
+            goto hit;
+        }
+    }
+    t = address_space_get_iotlb_entry(rg->iommu_as, iova, write,
+                                      MEMTXATTRS_UNSPECIFIED);
+    /*
+     * A translation that succeeds says that @write access is allowed,
+     * nothing more (it returns IOMMU_RW): cache it for that access only.
+     * Without translation on the path (the vIOMMU off, or pass-through
+     * for the device) the target is the device's own address space,
+     * whose addresses are guest physical ones, as vhost.c assumes too.
+     */
+    if (!t.target_as || (t.perm & need) != need) {
+        return false;
+    }
+    c = &rg->iotlb[rg->iotlb_next];
+    rg->iotlb_next = (rg->iotlb_next + 1) % DP_IOTLB_SIZE;
+    if (rg->iotlb_n < DP_IOTLB_SIZE) {
+        rg->iotlb_n++;
+    }
+    *c = (DpIotlb) {
+        .iova = iova & ~t.addr_mask,
+        .mask = t.addr_mask,
+        .gpa = t.translated_addr & ~t.addr_mask,
+        .perm = need,
+    };
+hit:
+    *gpa = c->gpa + (iova & c->mask);
+    *len = c->mask + 1 - (iova & c->mask);
+    return true;
+}
+
+/*
+ * Translate the guest buffer [@gpa, @gpa + @len) into iovecs appended at
+ * @iov[*cnt], at most @max in all; also record each piece's guest address
+ * in @gpas when it is not NULL.  Returns false if the buffer is not all
+ * guest RAM or does not fit.
+ */
+static bool dp_translate_gpa(DpRings *rg, const DpMemTable *mt,
+                             uint64_t gpa, uint32_t len, struct iovec *iov,
+                             uint64_t *gpas, unsigned int *cnt,
+                             unsigned int max)
+{
+    while (len) {
+        const DpMemRegion *r;
+        uint64_t avail;
+        uint32_t chunk;
+
+        if (*cnt >= max) {
+            return false;
+        }
+        r = dp_mem_lookup(rg, mt, gpa, &avail);
+        if (!r) {
+            return false;
+        }
+        chunk = MIN(avail, len);
+        iov[*cnt].iov_base = r->hva + (gpa - r->gpa);
+        iov[*cnt].iov_len = chunk;
+        if (gpas) {
+            gpas[*cnt] = gpa;
+        }
+        (*cnt)++;
+        gpa += chunk;
+        len -= chunk;
+    }
+    return true;
+}
+
+
+/*
+ * The same for a buffer the guest gave by address: an IOVA with a vIOMMU
+ * (@write: the device writes it), a guest physical address otherwise.
+ */
+bool dp_translate(DpRings *rg, const DpMemTable *mt, uint64_t addr,
+                  uint32_t len, bool write, struct iovec *iov,
+                  uint64_t *gpas, unsigned int *cnt, unsigned int max)
+{
+    if (likely(!rg->iommu_as)) {
+        return dp_translate_gpa(rg, mt, addr, len, iov, gpas, cnt, max);
+    }
+    while (len) {
+        uint64_t gpa, avail;
+        uint32_t chunk;
+
+        if (!dp_iova_to_gpa(rg, addr, write, &gpa, &avail)) {
+            return false;
+        }
+        chunk = MIN(avail, len);
+        if (!dp_translate_gpa(rg, mt, gpa, chunk, iov, gpas, cnt, max)) {
+            return false;
+        }
+        addr += chunk;
+        len -= chunk;
+    }
+    return true;
+}
+
+/*
+ * An indirect table (@len bytes at the guest address @addr), for reading
+ * as an array.  In place when it is one aligned piece of QEMU's memory;
+ * else (behind a vIOMMU its pages may be scattered, or it may straddle
+ * two RAM regions, or be misaligned) a copy in rg->ind_copy.
+ */
+static const struct vring_desc *dp_map_table(DpRings *rg,
+                                             const DpMemTable *mt,
+                                             uint64_t addr, uint32_t len)
+{
+    struct iovec iov[DP_INDIRECT_PIECES];
+    unsigned int cnt = 0;
+
+    if (!dp_translate(rg, mt, addr, len, false, iov, NULL, &cnt,
+                      ARRAY_SIZE(iov))) {
+        return NULL;
+    }
+    if (cnt == 1 && !((uintptr_t)iov[0].iov_base %
+                      __alignof__(struct vring_desc))) {
+        return iov[0].iov_base;
+    }
+    iov_to_buf(iov, cnt, 0, rg->ind_copy, len);
+    return rg->ind_copy;
+}
+
+void dp_mark_dirty(DpRings *rg, const DpMemTable *mt, uint64_t gpa,
+                   uint64_t len)
+{
+    while (len) {
+        const DpMemRegion *r;
+        uint64_t avail, chunk;
+
+        r = dp_mem_lookup(rg, mt, gpa, &avail);
+        if (!r) {
+            return;
+        }
+        chunk = MIN(avail, len);
+        memory_region_set_dirty(r->mr, r->mr_offset + (gpa - r->gpa), chunk);
+        gpa += chunk;
+        len -= chunk;
+    }
+}
+
+
+/*
+ * Vrings
+ */
+
+/*
+ * The guest broke the rules on @vr: stop it (nothing touches it until
+ * the device is reset), count it and report it, once.
+ */
+void dp_vring_error(DpVring *vr, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    if (vr->broken) {
+        return;
+    }
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    vr->broken = true;
+    vr->rings->ring_errors++;
+    dp_vring_report(vr, msg);
+}
+
+
+/* Mark [@off, @off + @len) of the used ring dirty (migration) */
+static void dp_used_mark_dirty(DpVring *vr, const DpMemTable *mt,
+                               size_t off, size_t len)
+{
+    const DpRingPages *p = vr->scatter[DP_RING_USED];
+
+    if (likely(!p)) {
+        dp_mark_dirty(vr->rings, mt, vr->used_gpa + off, len);
+        return;
+    }
+    off += p->first_off;
+    while (len) {
+        size_t chunk = MIN(len, DP_RING_PAGE - off % DP_RING_PAGE);
+
+        dp_mark_dirty(vr->rings, mt, p->page[off / DP_RING_PAGE].gpa +
+                      off % DP_RING_PAGE, chunk);
+        off += chunk;
+        len -= chunk;
+    }
+}
+
+
+/* A 16-bit field of the used ring the device writes (flags, avail event) */
+static void dp_used_set16(DpVring *vr, size_t off, uint16_t val)
+{
+    DpRings *rg = vr->rings;
+
+    qatomic_set((uint16_t *)DP_USED_AT(vr, off), cpu_to_le16(val));
+    if (unlikely(qatomic_read(&rg->log_all))) {
+        WITH_RCU_READ_LOCK_GUARD() {
+            const DpMemTable *mt = qatomic_rcu_read(&rg->mem);
+
+            if (mt) {
+                dp_used_mark_dirty(vr, mt, off, 2);
+            }
+        }
+    }
+}
+
+/* Turn guest kicks for @vr off (only a hint to the guest) */
+void dp_vring_notify_off(DpVring *vr)
+{
+    if (!vr->rings->event_idx) {
+        uint16_t flags = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 0));
+
+        dp_used_set16(vr, 0, flags | VRING_USED_F_NO_NOTIFY);
+    }
+}
+
+/*
+ * Ask the guest for a kick once it makes avail entries past @seen, the
+ * avail index the device has looked at (as vhost-kernel does: the last
+ * entry taken when the ring ran empty, the avail index when what it
+ * holds was not enough).  Returns true if the avail index has already
+ * moved past @seen.
+ */
+bool dp_vring_notify_on(DpVring *vr, uint16_t seen)
+{
+    if (vr->rings->event_idx) {
+        dp_used_set16(vr, offsetof(struct vring_used, ring) +
+                      vr->num * sizeof(struct vring_used_elem), seen);
+    } else {
+        uint16_t flags = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 0));
+
+        dp_used_set16(vr, 0, flags & ~VRING_USED_F_NO_NOTIFY);
+    }
+    /* the guest's next avail index read must see the flag or event */
+    smp_mb();
+    return !vr->broken && dp_avail_idx(vr) != seen;
+}
+
+/*
+ * Get the next avail head, or -1 if there is none or the ring is broken.
+ * Does not consume it.
+ */
+int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
+{
+    uint16_t head;
+
+    if (vr->last_avail == avail_idx) {
+        return -1;
+    }
+    head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
+                                                 (vr->last_avail % vr->num)));
+    if (head >= vr->num) {
+        dp_vring_error(vr, "avail ring entry %u is %u, ring size %u",
+                       vr->last_avail, head, vr->num);
+        return -1;
+    }
+    return head;
+}
+
+/* Read the avail index and check it is within a ring of the last one */
+bool dp_vring_avail(DpVring *vr, uint16_t *avail_idx)
+{
+    uint16_t idx = dp_avail_idx(vr);
+
+    if ((uint16_t)(idx - vr->last_avail) > vr->num) {
+        dp_vring_error(vr, "avail index jumped from %u to %u, ring size %u",
+                       vr->last_avail, idx, vr->num);
+        return false;
+    }
+    /* descriptors are read only after the index that publishes them */
+    smp_rmb();
+    *avail_idx = idx;
+    return true;
+}
+
+/* What a guest address that does not translate is not */
+static const char *dp_where(DpRings *rg)
+{
+    return rg->iommu_as ? "mapped by the vIOMMU for this access, or not "
+                         "in guest RAM" : "in guest RAM";
+}
+
+/* A chain being walked, see dp_vring_walk() */
+typedef struct DpWalkState {
+    DpVring *vr;
+    const DpMemTable *mt;
+    uint16_t head;
+    bool write;
+    struct iovec *iov;
+    uint64_t *gpas;
+    unsigned int *cnt;
+    unsigned int max;
+    uint64_t total;
+} DpWalkState;
+
+/* Append the buffer of descriptor @i, @d, to the chain's iovecs */
+static DpWalk dp_walk_buffer(DpWalkState *w, unsigned int i,
+                             const struct vring_desc *d)
+{
+    DpVring *vr = w->vr;
+    uint16_t flags = le16_to_cpu(d->flags);
+    uint64_t addr = le64_to_cpu(d->addr);
+    uint32_t len = le32_to_cpu(d->len);
+
+    if (!!(flags & VRING_DESC_F_WRITE) != w->write) {
+        dp_vring_error(vr, "descriptor %u of chain %u is %s, expected %s",
+                       i, w->head, w->write ? "read-only" : "writable",
+                       w->write ? "writable" : "read-only");
+        return DP_WALK_BROKEN;
+    }
+    if (addr + len < addr) {
+        dp_vring_error(vr, "descriptor %u of chain %u wraps the address "
+                       "space", i, w->head);
+        return DP_WALK_BROKEN;
+    }
+    if (!len) {
+        return DP_WALK_OK;
+    }
+    if (!dp_translate(vr->rings, w->mt, addr, len, w->write, w->iov,
+                      w->gpas, w->cnt, w->max)) {
+        if (*w->cnt >= w->max) {
+            return DP_WALK_FULL;
+        }
+        dp_vring_error(vr, "descriptor %u of chain %u: 0x%" PRIx64 "+%u is "
+                       "not %s", i, w->head, addr, len,
+                       dp_where(vr->rings));
+        return DP_WALK_BROKEN;
+    }
+    w->total += len;
+    return DP_WALK_OK;
+}
+
+static DpWalk dp_walk_table(DpWalkState *w, const struct vring_desc *table,
+                            unsigned int size, unsigned int i);
+
+/* The chain continues in the indirect table @d points to */
+static DpWalk dp_walk_indirect(DpWalkState *w, const struct vring_desc *d)
+{
+    DpVring *vr = w->vr;
+    uint64_t addr = le64_to_cpu(d->addr);
+    uint32_t len = le32_to_cpu(d->len);
+    const struct vring_desc *table;
+
+    if (len == 0 || len % sizeof(struct vring_desc) ||
+        len / sizeof(struct vring_desc) > DP_MAX_INDIRECT) {
+        dp_vring_error(vr, "bad indirect table length %u (chain %u)", len,
+                       w->head);
+        return DP_WALK_BROKEN;
+    }
+    table = dp_map_table(vr->rings, w->mt, addr, len);
+    if (!table) {
+        dp_vring_error(vr, "indirect table 0x%" PRIx64 "+%u is not %s "
+                       "(chain %u)", addr, len, dp_where(vr->rings),
+                       w->head);
+        return DP_WALK_BROKEN;
+    }
+    return dp_walk_table(w, table, len / sizeof(struct vring_desc), 0);
+}
+
+/*
+ * Walk the chain from descriptor @i of @table, an indirect table of
+ * @size entries, or (NULL) the vring's own descriptor table.  Each
+ * descriptor is read once, into a copy: the guest may change the table
+ * meanwhile.
+ */
+static DpWalk dp_walk_table(DpWalkState *w, const struct vring_desc *table,
+                            unsigned int size, unsigned int i)
+{
+    DpVring *vr = w->vr;
+
+    for (unsigned int seen = 1; ; seen++) {
+        struct vring_desc d;
+        uint16_t flags;
+        DpWalk r;
+
+        vr->rings->run_descs++;
+        if (seen > size) {
+            dp_vring_error(vr, "descriptor chain at %u loops or is longer "
+                           "than its table (%u)", w->head, size);
+            return DP_WALK_BROKEN;
+        }
+        d = table ? table[i]
+                  : *(struct vring_desc *)dp_ring_at(vr, DP_RING_DESC,
+                                                     vr->desc,
+                                                     i * sizeof(d));
+        flags = le16_to_cpu(d.flags);
+        if (flags & VRING_DESC_F_INDIRECT) {
+            if (table) {
+                dp_vring_error(vr, "indirect descriptor inside an indirect "
+                               "table (chain %u)", w->head);
+                return DP_WALK_BROKEN;
+            }
+            if (flags & VRING_DESC_F_NEXT || seen != 1) {
+                dp_vring_error(vr, "indirect descriptor chained (chain %u)",
+                               w->head);
+                return DP_WALK_BROKEN;
+            }
+            return dp_walk_indirect(w, &d);
+        }
+        r = dp_walk_buffer(w, i, &d);
+        if (r != DP_WALK_OK || !(flags & VRING_DESC_F_NEXT)) {
+            return r;
+        }
+        i = le16_to_cpu(d.next);
+        if (i >= size) {
+            dp_vring_error(vr, "descriptor chain %u: next %u is beyond the "
+                           "table (%u)", w->head, i, size);
+            return DP_WALK_BROKEN;
+        }
+    }
+}
+
+/*
+ * Walk the descriptor chain at @head into iovecs (appended at
+ * @iov[*cnt], at most @max), with their guest addresses in @gpas if not
+ * NULL.  @write: the device writes these buffers (RX) rather than reads
+ * them (TX).  On DP_WALK_OK *@len is the chain's byte count; on
+ * DP_WALK_FULL the caller decides whether that is an error; on
+ * DP_WALK_BROKEN the vring is stopped.  Either way *@cnt may have grown.
+ */
+DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt, uint16_t head,
+                     bool write, struct iovec *iov, uint64_t *gpas,
+                     unsigned int *cnt, unsigned int max, uint64_t *len)
+{
+    DpWalkState w = {
+        .vr = vr, .mt = mt, .head = head, .write = write,
+        .iov = iov, .gpas = gpas, .cnt = cnt, .max = max,
+    };
+    DpWalk r = dp_walk_table(&w, NULL, vr->num, head);
+
+    if (r == DP_WALK_OK && w.total > INT32_MAX) {
+        dp_vring_error(vr, "descriptor chain %u is larger than 2 GiB", head);
+        return DP_WALK_BROKEN;
+    }
+    *len = w.total;
+    return r;
+}
+
+static bool dp_signal_fd(int fd)
+{
+    static const uint64_t one = 1;
+
+    /* an eventfd write cannot fail short; EAGAIN means "pending" */
+    return write(fd, &one, sizeof(one)) == sizeof(one) || errno == EAGAIN;
+}
+
+/*
+ * Interrupt the guest.  A vCPU thread can swap the call fd meanwhile
+ * (MSI-X masking: vhost moves it to its masked notifier, and on unmask
+ * back, then checks the masked notifier for a pending interrupt).  If
+ * the fd changed while signalling, the signal may have gone to a
+ * notifier already checked: signal the new one too.  A spurious
+ * interrupt is harmless, a lost one stalls the queue.
+ */
+static void dp_vring_signal(DpVring *vr)
+{
+    int fd = qatomic_read(&vr->call_fd), now;
+
+    if (fd < 0 || !dp_signal_fd(fd)) {
+        return;
+    }
+    vr->rings->interrupts++;
+    /* order the signal before reading the fd again; pairs with the swap */
+    smp_mb();
+    now = qatomic_read(&vr->call_fd);
+    if (now != fd && now >= 0) {
+        dp_signal_fd(now);
+    }
+}
+
+/* Publish the used elements put since @old and signal the guest if due */
+void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
+{
+    DpRings *rg = vr->rings;
+    uint16_t new = vr->used_idx;
+    bool notify;
+
+    if (new == old) {
+        return;
+    }
+    /* the guest must see the elements before the index */
+    smp_wmb();
+    qatomic_set((uint16_t *)DP_USED_AT(vr, 2), cpu_to_le16(new));
+
+    if (qatomic_read(&rg->log_all)) {
+        unsigned int first = old % vr->num;
+        /* the elements put since @old; a ring's worth covers them all */
+        unsigned int n = MIN((uint16_t)(new - old), vr->num);
+        size_t ring = offsetof(struct vring_used, ring);
+        size_t esz = sizeof(struct vring_used_elem);
+
+        if (first + n <= vr->num) {
+            dp_used_mark_dirty(vr, mt, ring + first * esz, n * esz);
+        } else {
+            dp_used_mark_dirty(vr, mt, ring + first * esz,
+                               (vr->num - first) * esz);
+            dp_used_mark_dirty(vr, mt, ring, (first + n - vr->num) * esz);
+        }
+        dp_used_mark_dirty(vr, mt, 0, ring);
+    }
+
+    /* the index must be visible before we read the guest's event */
+    smp_mb();
+    if (rg->event_idx) {
+        uint16_t used_event = le16_to_cpu(
+            qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 4 + 2 * vr->num)));
+
+        notify = !vr->signalled_used_valid ||
+                 vring_need_event(used_event, new, vr->signalled_used);
+        vr->signalled_used = new;
+        vr->signalled_used_valid = true;
+    } else {
+        notify = !(le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 0))) &
+                   VRING_AVAIL_F_NO_INTERRUPT);
+    }
+    if (notify) {
+        dp_vring_signal(vr);
+    }
+}
+
+
+static void dp_ring_pages_free(DpRingPages *p)
+{
+    for (unsigned int i = 0; i < p->n; i++) {
+        memory_region_unref(p->page[i].mr);
+    }
+    g_free(p);
+}
+
+/* After the IOThread: it may still read the pages in this grace period */
+static void dp_ring_pages_put(DpRingPages *p)
+{
+    if (p) {
+        call_rcu(p, dp_ring_pages_free, rcu);
+    }
+}
+
+/* Is [@hva, @hva + @len) QEMU's mapping of one region of the table? */
+static bool dp_hva_in_table(const DpMemTable *mt, uintptr_t hva,
+                            uint64_t len)
+{
+    for (unsigned int i = 0; i < mt->n; i++) {
+        uint64_t off = hva - (uintptr_t)mt->r[i].hva;
+
+        if (off < mt->r[i].size && len <= mt->r[i].size - off) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Where a part of a vring (@len bytes at @addr) is.  vhost gives QEMU's
+ * own mapping of guest RAM, which must be in the memory table (not a
+ * bounce buffer), or with a vIOMMU an IOVA.  Then the part is
+ * contiguous in IOVA space only: *@pages gets its guest pages, with a
+ * reference to their RAM.  BQL while stopped, or the IOThread.
+ */
+static void *dp_map_ring(DpRings *rg, const DpMemTable *mt,
+                         uint64_t addr, uint64_t len, bool write,
+                         DpRingPages **pages)
+{
+    unsigned int first = addr % DP_RING_PAGE;
+    unsigned int npages = DIV_ROUND_UP(first + len, DP_RING_PAGE);
+    DpRingPages *p;
+    const DpMemRegion *r;
+    uint64_t avail;
+
+    *pages = NULL;
+    if (!rg->iommu_as) {
+        return dp_hva_in_table(mt, addr, len) ? (void *)(uintptr_t)addr
+                                              : NULL;
+    }
+    p = g_malloc(sizeof(*p) + npages * sizeof(p->page[0]));
+    p->first_off = first;
+    p->n = 0;
+    for (unsigned int i = 0; i < npages; i++) {
+        uint64_t iova = addr - first + (uint64_t)i * DP_RING_PAGE;
+        uint64_t g;
+
+        if (!dp_iova_to_gpa(rg, iova, write, &g, &avail) ||
+            avail < DP_RING_PAGE) {
+            goto fail;
+        }
+        r = dp_mem_lookup(rg, mt, g, &avail);
+        if (!r || avail < DP_RING_PAGE) {
+            goto fail;
+        }
+        p->page[i].gpa = g;
+        p->page[i].hva = r->hva + (g - r->gpa);
+        p->page[i].mr = r->mr;
+        memory_region_ref(r->mr);
+        p->n++;
+    }
+    *pages = p;
+    return p->page[0].hva + first;
+
+fail:
+    dp_ring_pages_put(p);
+    return NULL;
+}
+
+/* Are the pages of @p one run of QEMU's memory? */
+static bool dp_ring_pages_contiguous(const DpRingPages *p)
+{
+    for (unsigned int i = 1; i < p->n; i++) {
+        if (p->page[i].gpa != p->page[i - 1].gpa + DP_RING_PAGE ||
+            p->page[i].hva != p->page[i - 1].hva + DP_RING_PAGE) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void dp_vring_unmap(DpVring *vr)
+{
+    for (unsigned int i = 0; i < DP_RING_PARTS; i++) {
+        dp_ring_pages_put(vr->pages[i]);
+        vr->pages[i] = NULL;
+        vr->scatter[i] = NULL;
+    }
+    vr->desc = NULL;
+    vr->avail = NULL;
+    vr->used = NULL;
+}
+
+/* The bytes of ring part @part of @vr (with the event index fields) */
+static uint64_t dp_ring_part_len(const DpVring *vr, unsigned int part)
+{
+    switch (part) {
+    case DP_RING_DESC:
+        return vr->num * sizeof(struct vring_desc);
+    case DP_RING_AVAIL:
+        return 6 + 2 * vr->num;
+    default:
+        return 6 + vr->num * sizeof(struct vring_used_elem);
+    }
+}
+
+/*
+ * Map the three parts of @vr, each aligned as the spec requires (so that
+ * no field crosses a page), and in guest RAM.  On failure @vr keeps what
+ * it had.  BQL while stopped, or the IOThread while started (a vIOMMU
+ * change).
+ */
+bool dp_vring_map(DpVring *vr)
+{
+    DpRings *rg = vr->rings;
+    DpRingPages *pages[DP_RING_PARTS] = { NULL };
+    void *hva[DP_RING_PARTS];
+    const DpMemTable *mt;
+    unsigned int i;
+
+    RCU_READ_LOCK_GUARD();
+    mt = qatomic_rcu_read(&rg->mem);
+    for (i = 0; mt && i < DP_RING_PARTS; i++) {
+        if (vr->addr[i] % dp_ring_align[i]) {
+            break;
+        }
+        hva[i] = dp_map_ring(rg, mt, vr->addr[i], dp_ring_part_len(vr, i),
+                             i == DP_RING_USED, &pages[i]);
+        if (!hva[i]) {
+            break;
+        }
+    }
+    if (i < DP_RING_PARTS) {
+        for (unsigned int j = 0; j < DP_RING_PARTS; j++) {
+            dp_ring_pages_put(pages[j]);
+        }
+        return false;
+    }
+    dp_vring_unmap(vr);
+    vr->desc = hva[DP_RING_DESC];
+    vr->avail = hva[DP_RING_AVAIL];
+    vr->used = hva[DP_RING_USED];
+    for (i = 0; i < DP_RING_PARTS; i++) {
+        vr->pages[i] = pages[i];
+        vr->scatter[i] = pages[i] && !dp_ring_pages_contiguous(pages[i]) ?
+                         pages[i] : NULL;
+    }
+    vr->used_gpa = pages[DP_RING_USED] ?
+                   pages[DP_RING_USED]->page[0].gpa +
+                   pages[DP_RING_USED]->first_off : vr->used_log_addr;
+    return true;
+}
+
+/*
+ * The vIOMMU dropped its translations of the IOVAs [@first, @last]: does
+ * a part of @vr lie there?  Then its pages must be translated again.
+ */
+bool dp_vring_invalidated(DpVring *vr, uint64_t first, uint64_t last)
+{
+    for (unsigned int i = 0; vr->ready && i < DP_RING_PARTS; i++) {
+        if (vr->addr[i] <= last &&
+            first <= vr->addr[i] + dp_ring_part_len(vr, i) - 1) {
+            return true;
+        }
+    }
+    return false;
+}
+

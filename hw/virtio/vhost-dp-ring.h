@@ -1,0 +1,272 @@
+/*
+ * vhost dataplane: the split-ring core
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * What the engine needs to work a split virtqueue in guest memory: the
+ * memory table, vIOMMU translation, ring mapping, the descriptor walk,
+ * used-ring writes, notifications and dirty marking.  Nothing here needs
+ * a running QEMU: the few calls into the rest of it (dirty marking,
+ * MemoryRegion references, IOMMU translation, reports) are named at the
+ * end, so that tests/unit and the fuzzer can drive the core over a fake
+ * memory table.
+ *
+ * Vocabulary: "vring" is a split virtqueue in guest memory; index 0 of a
+ * queue pair is the RX vring (the device writes guest buffers), index 1
+ * the TX vring (the device reads them).  "avail" and "used" are the
+ * rings' halves; last_avail is the next avail entry the device will take,
+ * used_idx the device's shadow of used->idx.
+ *
+ * Ownership: fields marked [io] belong to the thread that runs the queue
+ * pair while it is started; the BQL side touches them only while it is
+ * stopped.  Fields marked [atomic] are written under the BQL and read by
+ * that thread; RCU marks RCU-published pointers.
+ */
+
+#ifndef HW_VIRTIO_VHOST_DP_RING_H
+#define HW_VIRTIO_VHOST_DP_RING_H
+
+#include "qemu/event_notifier.h"
+#include "qemu/rcu.h"
+#include "exec/memory.h"
+#include "standard-headers/linux/virtio_ring.h"
+
+/* Indirect tables larger than this are refused (as virtio.c does) */
+#define DP_MAX_INDIRECT     1024
+/* at most this many pieces of guest memory (pages, regions) to one */
+#define DP_INDIRECT_PIECES  16
+
+#define DP_IOTLB_SIZE   8
+#define DP_RING_PAGE    4096    /* how scattered ring parts are reached */
+
+enum {
+    DP_RX = 0,
+    DP_TX = 1,
+    DP_NVQS = 2,
+};
+
+/* What the vhost ops set up for a vring in the current start */
+enum {
+    DP_SETUP_NUM = 1 << 0,
+    DP_SETUP_ADDR = 1 << 1,
+    DP_SETUP_KICK = 1 << 2,
+    DP_SETUP_ALL = DP_SETUP_NUM | DP_SETUP_ADDR | DP_SETUP_KICK,
+};
+
+typedef struct DpMemRegion {
+    uint64_t gpa;
+    uint64_t size;
+    uint8_t *hva;
+    MemoryRegion *mr;
+    uint64_t mr_offset;     /* of gpa within mr */
+} DpMemRegion;
+
+/* An immutable snapshot of the vhost memory table */
+typedef struct DpMemTable {
+    struct rcu_head rcu;
+    unsigned int n;
+    DpMemRegion r[];
+} DpMemTable;
+
+/*
+ * The parts of a split vring.  With a vIOMMU, a part that is contiguous
+ * in IOVA space may be scattered in guest memory: it is then reached
+ * page by page (dp_ring_at()).  No field of the ring crosses a page:
+ * the parts are aligned as the virtio spec requires (checked when they
+ * are mapped), descriptors are 16 bytes, avail entries 2 bytes, and the
+ * used ring is written 4 bytes at a time.
+ */
+enum {
+    DP_RING_DESC,
+    DP_RING_AVAIL,
+    DP_RING_USED,
+    DP_RING_PARTS,
+};
+
+/*
+ * The guest pages of a ring part behind a vIOMMU, each with a reference
+ * to its MemoryRegion so that the RAM stays while the engine may use it.
+ * Freed after an RCU grace period (dp_ring_pages_put()).
+ */
+typedef struct DpRingPages {
+    struct rcu_head rcu;
+    unsigned int first_off;         /* of the part in its first page */
+    unsigned int n;
+    struct {
+        uint8_t *hva;
+        uint64_t gpa;
+        MemoryRegion *mr;
+    } page[];
+} DpRingPages;
+
+/* An IOVA range the vIOMMU translated, see dp_iova_to_gpa() */
+typedef struct DpIotlb {
+    uint64_t iova;                  /* aligned to mask + 1 */
+    uint64_t mask;
+    uint64_t gpa;
+    IOMMUAccessFlags perm;          /* the access that was checked */
+} DpIotlb;
+
+/* What the two vrings of a queue pair share */
+typedef struct DpRings {
+    const char *name;               /* for reports, "vd0.0" */
+
+    /* set under the BQL while stopped */
+    bool event_idx;
+    AddressSpace *iommu_as;         /* with a vIOMMU: what IOVAs go to */
+
+    bool log_all;                   /* [atomic] */
+    DpMemTable *mem;                /* RCU */
+
+    /* [io] */
+    unsigned int mem_hint;
+    unsigned int run_descs;         /* descriptors visited this run */
+    uint64_t ring_errors;           /* rings stopped */
+    uint64_t interrupts;            /* guest interrupts sent */
+    /* vIOMMU translations, valid for one run of the queue pair */
+    DpIotlb iotlb[DP_IOTLB_SIZE];
+    unsigned int iotlb_n;
+    unsigned int iotlb_next;
+    /* an indirect table that is not one piece of QEMU's memory */
+    struct vring_desc ind_copy[DP_MAX_INDIRECT];
+} DpRings;
+
+typedef struct DpVring {
+    DpRings *rings;
+    unsigned int index;             /* DP_RX or DP_TX */
+
+    /*
+     * Set by the vhost ops while stopped, for one start: vhost.c leaves
+     * out the vrings the guest did not set up, so what a previous start
+     * set is cleared when it stops (@setup says what this start set).
+     */
+    unsigned int setup;             /* DP_SETUP_* */
+    unsigned int num;
+    uint64_t addr[DP_RING_PARTS];   /* as vhost gives them: HVAs, or */
+                                    /* IOVAs with a vIOMMU */
+    uint64_t used_log_addr;
+    int kick_fd;
+    int call_fd;                    /* [atomic]: swapped by masking */
+
+    /* resolved at start; [io] while started with a vIOMMU */
+    bool ready;                     /* set up: the engine serves it */
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    struct vring_used *used;
+    uint64_t used_gpa;
+    /* with a vIOMMU: every part's pages; scatter[] if not contiguous */
+    DpRingPages *pages[DP_RING_PARTS];
+    DpRingPages *scatter[DP_RING_PARTS];
+    bool remap;                     /* [io] the vIOMMU changed a part */
+
+    /* [io] */
+    EventNotifier kick;
+    uint16_t last_avail;
+    uint16_t used_idx;
+    uint16_t signalled_used;
+    bool signalled_used_valid;
+    bool polling;                   /* between poll_begin and poll_end */
+    bool broken;
+} DpVring;
+
+/* What dp_vring_walk() found */
+typedef enum DpWalk {
+    DP_WALK_OK,
+    DP_WALK_FULL,           /* more pieces than the iovec array holds */
+    DP_WALK_BROKEN,         /* a malformed chain: the vring is stopped */
+} DpWalk;
+
+/*
+ * Memory
+ */
+
+void dp_mem_table_free(DpMemTable *mt);
+const DpMemRegion *dp_mem_lookup(DpRings *r, const DpMemTable *mt,
+                                 uint64_t gpa, uint64_t *len);
+
+static inline void dp_iotlb_flush(DpRings *r)
+{
+    r->iotlb_n = 0;
+    r->iotlb_next = 0;
+}
+
+bool dp_translate(DpRings *r, const DpMemTable *mt, uint64_t addr,
+                  uint32_t len, bool write, struct iovec *iov,
+                  uint64_t *gpas, unsigned int *cnt, unsigned int max);
+void dp_mark_dirty(DpRings *r, const DpMemTable *mt, uint64_t gpa,
+                   uint64_t len);
+
+/*
+ * Vrings
+ */
+
+void G_GNUC_PRINTF(2, 3) dp_vring_error(DpVring *vr, const char *fmt, ...);
+
+/* Can the engine use @vr now? */
+static inline bool dp_vring_live(const DpVring *vr)
+{
+    return vr->ready && !vr->broken;
+}
+
+static inline void *dp_ring_at(DpVring *vr, unsigned int part, void *base,
+                               size_t off)
+{
+    const DpRingPages *p = vr->scatter[part];
+
+    if (likely(!p)) {
+        return (uint8_t *)base + off;
+    }
+    off += p->first_off;
+    return p->page[off / DP_RING_PAGE].hva + off % DP_RING_PAGE;
+}
+
+#define DP_AVAIL_AT(vr, off) dp_ring_at(vr, DP_RING_AVAIL, (vr)->avail, off)
+#define DP_USED_AT(vr, off)  dp_ring_at(vr, DP_RING_USED, (vr)->used, off)
+
+static inline uint16_t dp_avail_idx(DpVring *vr)
+{
+    return le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 2)));
+}
+
+/* Is there work in the avail ring? */
+static inline bool dp_vring_has_work(DpVring *vr)
+{
+    return dp_vring_live(vr) && dp_avail_idx(vr) != vr->last_avail;
+}
+
+void dp_vring_notify_off(DpVring *vr);
+bool dp_vring_notify_on(DpVring *vr, uint16_t seen);
+bool dp_vring_avail(DpVring *vr, uint16_t *avail_idx);
+int dp_vring_peek(DpVring *vr, uint16_t avail_idx);
+DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt, uint16_t head,
+                     bool write, struct iovec *iov, uint64_t *gpas,
+                     unsigned int *cnt, unsigned int max, uint64_t *len);
+
+/* Put one used element; published by dp_vring_flush() */
+static inline void dp_vring_put(DpVring *vr, uint16_t head, uint32_t len)
+{
+    size_t off = offsetof(struct vring_used, ring) +
+                 (vr->used_idx % vr->num) * sizeof(struct vring_used_elem);
+
+    *(uint32_t *)DP_USED_AT(vr, off) = cpu_to_le32(head);
+    *(uint32_t *)DP_USED_AT(vr, off + 4) = cpu_to_le32(len);
+    vr->used_idx++;
+}
+
+void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt);
+
+bool dp_vring_map(DpVring *vr);
+void dp_vring_unmap(DpVring *vr);
+bool dp_vring_invalidated(DpVring *vr, uint64_t first, uint64_t last);
+
+/*
+ * What the core calls in the rest of QEMU (vhost-dp-iothread.c; the
+ * unit tests and the fuzzer bring their own)
+ */
+
+/* A vring stopped: report @msg (the core counted it already) */
+void dp_vring_report(DpVring *vr, const char *msg);
+
+#endif
