@@ -71,6 +71,7 @@ run_script_test() {
 
 run_meson_test qtest-x86_64/vhost-dp-test
 run_meson_test qtest-x86_64/vhost-dp-iommu-test
+run_meson_test test-vhost-dp-ring
 for t in "$repo"/tests/build/*-test.sh "$repo"/tests/guest/*-test.sh; do
     [ -x "$t" ] && run_script_test "$t"
 done

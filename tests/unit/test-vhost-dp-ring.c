@@ -1,0 +1,569 @@
+/*
+ * Unit tests of the vhost dataplane's split-ring core
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * hw/virtio/vhost-dp-ring.c over a fake memory table: guest RAM is two
+ * regions, each its own allocation (so that ASan sees their ends), next
+ * to each other in guest physical space, with a hole after them.  The
+ * few QEMU functions the core calls outside itself are faked here: dirty
+ * marking is recorded, MemoryRegion references are counted, and a vIOMMU
+ * is a table of 4 KiB pages answering as address_space_get_iotlb_entry()
+ * does (IOMMU_RW for whatever access it allows).
+ */
+
+#include "qemu/osdep.h"
+#include <sys/eventfd.h>
+#include "qemu/rcu.h"
+#include "hw/virtio/vhost-dp-ring.h"
+
+#define RAM_SIZE        0x10000
+#define RAM1_GPA        RAM_SIZE            /* region 1 follows region 0 */
+#define HOLE_GPA        (2 * RAM_SIZE)      /* nothing there */
+#define NUM             16
+
+/* ring parts and buffers, as guest physical addresses in region 0 */
+#define DESC_GPA        0x1000
+#define AVAIL_GPA       0x2000
+#define USED_GPA        0x3000
+#define BUF_GPA         0x4000
+#define TABLE_GPA       0x6000
+
+typedef struct Fake {
+    uint8_t *ram[2];
+    DpMemTable *mt;
+    DpRings rg;
+    DpVring vr;
+    GArray *dirty;              /* of FakeDirty */
+    unsigned int reports;
+    char *last_report;
+    int refs;
+    /* the vIOMMU: IOVA page -> guest page and permissions */
+    GHashTable *iommu;
+} Fake;
+
+typedef struct FakeDirty {
+    unsigned int region;
+    uint64_t off, len;
+} FakeDirty;
+
+static Fake *fake;
+static int fake_mr_tag[2];
+static int fake_as_tag;
+
+#define FAKE_MR(i)  ((MemoryRegion *)&fake_mr_tag[i])
+
+/*
+ * What the core calls outside itself
+ */
+
+void memory_region_set_dirty(MemoryRegion *mr, hwaddr addr, hwaddr size)
+{
+    FakeDirty d = { mr == FAKE_MR(1), addr, size };
+
+    g_assert(mr == FAKE_MR(0) || mr == FAKE_MR(1));
+    g_assert_cmpuint(addr + size, <=, RAM_SIZE);
+    g_array_append_val(fake->dirty, d);
+}
+
+void memory_region_ref(MemoryRegion *mr)
+{
+    g_assert(mr == FAKE_MR(0) || mr == FAKE_MR(1));
+    qatomic_inc(&fake->refs);
+}
+
+void memory_region_unref(MemoryRegion *mr)
+{
+    g_assert(mr == FAKE_MR(0) || mr == FAKE_MR(1));
+    g_assert_cmpint(qatomic_fetch_dec(&fake->refs), >, 0);
+}
+
+IOMMUTLBEntry address_space_get_iotlb_entry(AddressSpace *as, hwaddr addr,
+                                            bool is_write, MemTxAttrs attrs)
+{
+    uint64_t *e;
+
+    g_assert(as == (AddressSpace *)&fake_as_tag);
+    e = g_hash_table_lookup(fake->iommu, GUINT_TO_POINTER(addr >> 12));
+    if (!e || !(e[1] & (is_write ? IOMMU_WO : IOMMU_RO))) {
+        return (IOMMUTLBEntry) { 0 };
+    }
+    return (IOMMUTLBEntry) {
+        .target_as = as,
+        .iova = addr & ~0xfffULL,
+        .translated_addr = e[0],
+        .addr_mask = 0xfff,
+        .perm = IOMMU_RW,
+    };
+}
+
+void dp_vring_report(DpVring *vr, const char *msg)
+{
+    fake->reports++;
+    g_free(fake->last_report);
+    fake->last_report = g_strdup(msg);
+}
+
+/*
+ * The fake guest
+ */
+
+static uint8_t *hva(uint64_t gpa)
+{
+    g_assert_cmpuint(gpa, <, HOLE_GPA);
+    return fake->ram[gpa >= RAM1_GPA] + gpa % RAM_SIZE;
+}
+
+static void iommu_map(uint64_t iova, uint64_t gpa, unsigned int perm)
+{
+    uint64_t *e = g_new(uint64_t, 2);
+
+    e[0] = gpa;
+    e[1] = perm;
+    g_hash_table_insert(fake->iommu, GUINT_TO_POINTER(iova >> 12), e);
+}
+
+static void put_desc(uint64_t table, unsigned int i, uint64_t addr,
+                     uint32_t len, uint16_t flags, uint16_t next)
+{
+    struct vring_desc d = {
+        .addr = cpu_to_le64(addr), .len = cpu_to_le32(len),
+        .flags = cpu_to_le16(flags), .next = cpu_to_le16(next),
+    };
+
+    memcpy(hva(table + i * sizeof(d)), &d, sizeof(d));
+}
+
+static void publish(uint16_t head)
+{
+    uint16_t *idx = (uint16_t *)hva(AVAIL_GPA + 2);
+    uint16_t *ring = (uint16_t *)hva(AVAIL_GPA + 4);
+
+    ring[le16_to_cpu(*idx) % NUM] = cpu_to_le16(head);
+    *idx = cpu_to_le16(le16_to_cpu(*idx) + 1);
+}
+
+static uint16_t used_idx(void)
+{
+    return le16_to_cpu(*(uint16_t *)hva(USED_GPA + 2));
+}
+
+static void fake_setup(void)
+{
+    fake = g_new0(Fake, 1);
+    fake->dirty = g_array_new(false, false, sizeof(FakeDirty));
+    fake->iommu = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+    fake->mt = g_malloc0(sizeof(*fake->mt) + 2 * sizeof(DpMemRegion));
+    fake->mt->n = 2;
+    for (int i = 0; i < 2; i++) {
+        fake->ram[i] = g_malloc0(RAM_SIZE);
+        fake->mt->r[i] = (DpMemRegion) {
+            .gpa = i * RAM_SIZE, .size = RAM_SIZE, .hva = fake->ram[i],
+            .mr = FAKE_MR(i),
+        };
+    }
+    fake->rg.name = "test";
+    fake->rg.mem = fake->mt;
+    fake->vr = (DpVring) {
+        .rings = &fake->rg,
+        .index = DP_TX,
+        .setup = DP_SETUP_ALL,
+        .num = NUM,
+        .addr = { (uintptr_t)hva(DESC_GPA), (uintptr_t)hva(AVAIL_GPA),
+                  (uintptr_t)hva(USED_GPA) },
+        .used_log_addr = USED_GPA,
+        .kick_fd = -1,
+        .call_fd = -1,
+        .ready = true,
+    };
+    g_assert(dp_vring_map(&fake->vr));
+}
+
+static void fake_teardown(void)
+{
+    dp_vring_unmap(&fake->vr);
+    drain_call_rcu();
+    g_assert_cmpint(fake->refs, ==, 0);
+    for (int i = 0; i < 2; i++) {
+        g_free(fake->ram[i]);
+    }
+    g_free(fake->mt);
+    g_array_free(fake->dirty, true);
+    g_hash_table_destroy(fake->iommu);
+    g_free(fake->last_report);
+    g_free(fake);
+    fake = NULL;
+}
+
+/* Walk the next available chain */
+static DpWalk walk(bool write, struct iovec *iov, uint64_t *gpas,
+                   unsigned int *cnt, unsigned int max, uint64_t *len)
+{
+    uint16_t avail;
+    int head;
+
+    g_assert(dp_vring_avail(&fake->vr, &avail));
+    head = dp_vring_peek(&fake->vr, avail);
+    g_assert_cmpint(head, >=, 0);
+    *cnt = 0;
+    return dp_vring_walk(&fake->vr, fake->mt, head, write, iov, gpas, cnt,
+                         max, len);
+}
+
+/*
+ * The tests
+ */
+
+/* A chain across both regions: one iovec per piece, in guest order */
+static void test_walk_chain(void)
+{
+    struct iovec iov[8];
+    uint64_t gpas[8], len;
+    unsigned int cnt;
+
+    fake_setup();
+    put_desc(DESC_GPA, 0, BUF_GPA, 100, VRING_DESC_F_NEXT, 5);
+    /* this one crosses from region 0 into region 1 */
+    put_desc(DESC_GPA, 5, RAM1_GPA - 24, 124, 0, 0);
+    publish(0);
+    g_assert_cmpint(walk(false, iov, gpas, &cnt, 8, &len), ==, DP_WALK_OK);
+    g_assert_cmpuint(len, ==, 224);
+    g_assert_cmpuint(cnt, ==, 3);
+    g_assert(iov[0].iov_base == hva(BUF_GPA) && iov[0].iov_len == 100);
+    g_assert(iov[1].iov_base == hva(RAM1_GPA - 24) && iov[1].iov_len == 24);
+    g_assert(iov[2].iov_base == hva(RAM1_GPA) && iov[2].iov_len == 100);
+    g_assert_cmpuint(gpas[2], ==, RAM1_GPA);
+    g_assert_cmpuint(fake->rg.run_descs, ==, 2);
+
+    /* the same chain does not fit in two iovecs: not an error */
+    g_assert_cmpint(walk(false, iov, NULL, &cnt, 2, &len), ==, DP_WALK_FULL);
+    g_assert(!fake->vr.broken);
+    fake_teardown();
+}
+
+/* An indirect table that straddles the regions is read from a copy */
+static void test_walk_indirect(void)
+{
+    uint64_t table = RAM1_GPA - 2 * sizeof(struct vring_desc);
+    struct iovec iov[8];
+    uint64_t len;
+    unsigned int cnt;
+
+    fake_setup();
+    for (int i = 0; i < 4; i++) {
+        put_desc(table, i, BUF_GPA + i * 256, 10 + i,
+                 i < 3 ? VRING_DESC_F_NEXT : 0, i + 1);
+    }
+    put_desc(DESC_GPA, 3, table, 4 * sizeof(struct vring_desc),
+             VRING_DESC_F_INDIRECT, 0);
+    publish(3);
+    g_assert_cmpint(walk(false, iov, NULL, &cnt, 8, &len), ==, DP_WALK_OK);
+    g_assert_cmpuint(len, ==, 10 + 11 + 12 + 13);
+    g_assert_cmpuint(cnt, ==, 4);
+    g_assert(iov[3].iov_base == hva(BUF_GPA + 3 * 256));
+    fake_teardown();
+}
+
+typedef enum BadChain {
+    BAD_LOOP,
+    BAD_NEXT,
+    BAD_NESTED,
+    BAD_CHAINED_INDIRECT,
+    BAD_INDIRECT_LEN,
+    BAD_INDIRECT_ADDR,
+    BAD_DIRECTION,
+    BAD_HOLE,
+    BAD_WRAP,
+    BAD_HUGE,
+} BadChain;
+
+/* Each malformed chain stops the vring with one report */
+static void test_walk_bad(const void *opaque)
+{
+    BadChain bad = GPOINTER_TO_INT(opaque);
+    struct iovec iov[2 * NUM];
+    uint64_t len;
+    unsigned int cnt;
+
+    fake_setup();
+    switch (bad) {
+    case BAD_LOOP:
+        put_desc(DESC_GPA, 0, BUF_GPA, 8, VRING_DESC_F_NEXT, 1);
+        put_desc(DESC_GPA, 1, BUF_GPA, 8, VRING_DESC_F_NEXT, 0);
+        break;
+    case BAD_NEXT:
+        put_desc(DESC_GPA, 0, BUF_GPA, 8, VRING_DESC_F_NEXT, NUM);
+        break;
+    case BAD_NESTED:
+        put_desc(TABLE_GPA, 0, TABLE_GPA, 16, VRING_DESC_F_INDIRECT, 0);
+        put_desc(DESC_GPA, 0, TABLE_GPA, 16, VRING_DESC_F_INDIRECT, 0);
+        break;
+    case BAD_CHAINED_INDIRECT:
+        put_desc(DESC_GPA, 0, TABLE_GPA, 16,
+                 VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 1);
+        break;
+    case BAD_INDIRECT_LEN:
+        put_desc(DESC_GPA, 0, TABLE_GPA, 24, VRING_DESC_F_INDIRECT, 0);
+        break;
+    case BAD_INDIRECT_ADDR:
+        put_desc(DESC_GPA, 0, HOLE_GPA, 16, VRING_DESC_F_INDIRECT, 0);
+        break;
+    case BAD_DIRECTION:
+        put_desc(DESC_GPA, 0, BUF_GPA, 8, VRING_DESC_F_WRITE, 0);
+        break;
+    case BAD_HOLE:
+        put_desc(DESC_GPA, 0, HOLE_GPA - 4, 8, 0, 0);
+        break;
+    case BAD_WRAP:
+        put_desc(DESC_GPA, 0, UINT64_MAX - 4, 8, 0, 0);
+        break;
+    case BAD_HUGE:
+        /* 4 GiB from a buffer in the first page: runs into the hole */
+        put_desc(DESC_GPA, 0, BUF_GPA, UINT32_MAX, 0, 0);
+        break;
+    }
+    publish(0);
+    g_assert_cmpint(walk(false, iov, NULL, &cnt, ARRAY_SIZE(iov), &len), ==,
+                    DP_WALK_BROKEN);
+    g_assert(fake->vr.broken);
+    g_assert_cmpuint(fake->reports, ==, 1);
+    g_assert_cmpuint(fake->rg.ring_errors, ==, 1);
+    g_assert_cmpuint(fake->rg.run_descs, <=, NUM + DP_MAX_INDIRECT);
+    /* a broken vring has no work and reports nothing more */
+    g_assert(!dp_vring_has_work(&fake->vr));
+    dp_vring_error(&fake->vr, "again");
+    g_assert_cmpuint(fake->reports, ==, 1);
+    fake_teardown();
+}
+
+/* The avail index may run at most a ring ahead */
+static void test_avail_jump(void)
+{
+    uint16_t avail;
+
+    fake_setup();
+    *(uint16_t *)hva(AVAIL_GPA + 2) = cpu_to_le16(NUM);
+    g_assert(dp_vring_avail(&fake->vr, &avail));
+    *(uint16_t *)hva(AVAIL_GPA + 2) = cpu_to_le16(NUM + 1);
+    g_assert(!dp_vring_avail(&fake->vr, &avail));
+    g_assert(fake->vr.broken);
+    g_assert_cmpuint(fake->reports, ==, 1);
+    fake_teardown();
+}
+
+/* Used elements are published, signalled as the guest asks */
+static void test_flush_event_idx(void)
+{
+    int fd = eventfd(0, EFD_NONBLOCK);
+    uint16_t *used_event;
+    uint64_t n;
+
+    fake_setup();
+    used_event = (uint16_t *)hva(AVAIL_GPA + 4 + 2 * NUM);
+    fake->rg.event_idx = true;
+    fake->vr.call_fd = fd;
+    *used_event = cpu_to_le16(0);
+    for (int i = 0; i < 3; i++) {
+        dp_vring_put(&fake->vr, i, 100 + i);
+    }
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    g_assert_cmpuint(used_idx(), ==, 3);
+    g_assert_cmpuint(le32_to_cpu(*(uint32_t *)hva(USED_GPA + 4 + 8 * 2)),
+                     ==, 2);
+    g_assert_cmpuint(le32_to_cpu(*(uint32_t *)hva(USED_GPA + 8 + 8 * 2)),
+                     ==, 102);
+    g_assert_cmpint(read(fd, &n, sizeof(n)), ==, sizeof(n));
+    g_assert_cmpuint(fake->rg.interrupts, ==, 1);
+
+    /* the guest wants to hear at 10 only */
+    *used_event = cpu_to_le16(10);
+    dp_vring_put(&fake->vr, 3, 0);
+    dp_vring_flush(&fake->vr, 3, fake->mt);
+    g_assert_cmpint(read(fd, &n, sizeof(n)), <, 0);
+    g_assert_cmpuint(fake->rg.interrupts, ==, 1);
+    close(fd);
+    fake_teardown();
+}
+
+/* Dirty marking while logging stays inside the used ring */
+static void test_flush_dirty(void)
+{
+    const uint64_t end = USED_GPA + 6 + NUM * sizeof(struct vring_used_elem);
+    uint64_t covered = 0;
+
+    fake_setup();
+    fake->rg.log_all = true;
+    /* more elements than the ring holds in one flush (a hostile guest) */
+    for (int i = 0; i < 2 * NUM + 3; i++) {
+        dp_vring_put(&fake->vr, i % NUM, 0);
+    }
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    for (unsigned int i = 0; i < fake->dirty->len; i++) {
+        FakeDirty *d = &g_array_index(fake->dirty, FakeDirty, i);
+
+        g_assert_cmpuint(d->region, ==, 0);
+        g_assert_cmpuint(d->off, >=, USED_GPA);
+        g_assert_cmpuint(d->off + d->len, <=, end);
+        covered += d->len;
+    }
+    g_assert_cmpuint(covered, >=, end - USED_GPA - 2);
+    fake_teardown();
+}
+
+/* Notification writes: flags and the avail event, marked dirty */
+static void test_notify(void)
+{
+    uint16_t *flags, *avail_event;
+
+    fake_setup();
+    flags = (uint16_t *)hva(USED_GPA);
+    avail_event = (uint16_t *)hva(USED_GPA + 4 + 8 * NUM);
+    fake->rg.log_all = true;
+    dp_vring_notify_off(&fake->vr);
+    g_assert(le16_to_cpu(*flags) & VRING_USED_F_NO_NOTIFY);
+    g_assert_cmpuint(fake->dirty->len, ==, 1);
+    g_assert_cmpuint(g_array_index(fake->dirty, FakeDirty, 0).off, ==,
+                     USED_GPA);
+    g_assert(!dp_vring_notify_on(&fake->vr, 0));
+    g_assert(!(le16_to_cpu(*flags) & VRING_USED_F_NO_NOTIFY));
+
+    /* with the event index: the avail event says what was seen */
+    fake->rg.event_idx = true;
+    publish(0);
+    publish(1);
+    g_assert(!dp_vring_notify_on(&fake->vr, 2));
+    g_assert_cmpuint(le16_to_cpu(*avail_event), ==, 2);
+    g_assert(dp_vring_notify_on(&fake->vr, 1));
+    fake_teardown();
+}
+
+/* Rings must be aligned as the spec says, and in guest RAM */
+static void test_map_refused(void)
+{
+    static const struct {
+        unsigned int part;
+        uint64_t shift;
+    } bad[] = {
+        { DP_RING_DESC, 8 }, { DP_RING_AVAIL, 1 }, { DP_RING_USED, 2 },
+    };
+    g_autofree uint8_t *elsewhere = g_malloc0(4096);
+
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        fake_setup();
+        fake->vr.addr[bad[i].part] += bad[i].shift;
+        g_assert(!dp_vring_map(&fake->vr));
+        fake_teardown();
+    }
+    fake_setup();
+    fake->vr.addr[DP_RING_USED] = (uintptr_t)elsewhere;
+    g_assert(!dp_vring_map(&fake->vr));
+    /* a ring that runs past the end of its region */
+    fake->vr.addr[DP_RING_USED] = (uintptr_t)hva(RAM1_GPA - 64);
+    g_assert(!dp_vring_map(&fake->vr));
+    fake_teardown();
+}
+
+#define IOVA    0x80000000ULL
+
+/*
+ * Behind a vIOMMU: a descriptor table contiguous in IOVA space on two
+ * guest pages that are not, reached page by page; the pages hold
+ * references; invalidations that touch a part say so.
+ */
+static void test_iommu_ring(void)
+{
+    uint64_t desc = IOVA + 0x800;  /* 16 x 16 bytes: one page is enough */
+    struct iovec iov[4];
+    uint64_t len;
+    unsigned int cnt;
+
+    fake_setup();
+    dp_vring_unmap(&fake->vr);
+    fake->rg.iommu_as = (AddressSpace *)&fake_as_tag;
+    /* a bigger ring, so that the descriptor table spans two pages */
+    fake->vr.num = 256;
+    iommu_map(IOVA, 0x8000, IOMMU_RO);
+    iommu_map(IOVA + 0x1000, 0x5000, IOMMU_RO);
+    iommu_map(IOVA + 0x2000, AVAIL_GPA, IOMMU_RO);
+    iommu_map(IOVA + 0x3000, USED_GPA, IOMMU_RW);
+    iommu_map(IOVA + 0x4000, BUF_GPA, IOMMU_RO);
+    fake->vr.addr[DP_RING_DESC] = desc;
+    fake->vr.addr[DP_RING_AVAIL] = IOVA + 0x2000;
+    fake->vr.addr[DP_RING_USED] = IOVA + 0x3000;
+    g_assert(dp_vring_map(&fake->vr));
+    g_assert(fake->vr.scatter[DP_RING_DESC]);
+    g_assert(!fake->vr.scatter[DP_RING_USED]);
+    g_assert_cmpint(fake->refs, ==, 2 + 1 + 1);
+    g_assert_cmpuint(fake->vr.used_gpa, ==, USED_GPA);
+
+    /* descriptor 200 is on the second page: guest page 0x5000 */
+    put_desc(0x5000, (0x800 + 200 * 16 - 0x1000) / 16, IOVA + 0x4000 + 16,
+             64, 0, 0);
+    *(uint16_t *)hva(AVAIL_GPA + 4) = cpu_to_le16(200);
+    *(uint16_t *)hva(AVAIL_GPA + 2) = cpu_to_le16(1);
+    g_assert_cmpint(walk(false, iov, NULL, &cnt, 4, &len), ==, DP_WALK_OK);
+    g_assert(iov[0].iov_base == hva(BUF_GPA + 16) && len == 64);
+
+    g_assert(dp_vring_invalidated(&fake->vr, IOVA + 0x1000, IOVA + 0x1fff));
+    g_assert(dp_vring_invalidated(&fake->vr, IOVA + 0x3005, IOVA + 0x3005));
+    g_assert(!dp_vring_invalidated(&fake->vr, IOVA + 0x4000, UINT64_MAX));
+    g_assert(!dp_vring_invalidated(&fake->vr, 0, IOVA + 0x7ff));
+    fake_teardown();
+}
+
+/* A translation made for reading does not allow writing */
+static void test_iommu_perm(void)
+{
+    struct iovec iov[2];
+    unsigned int cnt = 0;
+
+    fake_setup();
+    fake->rg.iommu_as = (AddressSpace *)&fake_as_tag;
+    iommu_map(IOVA, BUF_GPA, IOMMU_RO);
+    g_assert(dp_translate(&fake->rg, fake->mt, IOVA + 8, 8, false, iov,
+                          NULL, &cnt, 2));
+    g_assert(iov[0].iov_base == hva(BUF_GPA + 8));
+    cnt = 0;
+    g_assert(!dp_translate(&fake->rg, fake->mt, IOVA + 8, 8, true, iov,
+                           NULL, &cnt, 2));
+    /* unmapped: nothing, also not from the cache after a flush */
+    g_hash_table_remove_all(fake->iommu);
+    dp_iotlb_flush(&fake->rg);
+    cnt = 0;
+    g_assert(!dp_translate(&fake->rg, fake->mt, IOVA + 8, 8, false, iov,
+                           NULL, &cnt, 2));
+    fake_teardown();
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const bad[] = {
+        [BAD_LOOP] = "loop", [BAD_NEXT] = "next",
+        [BAD_NESTED] = "nested-indirect",
+        [BAD_CHAINED_INDIRECT] = "chained-indirect",
+        [BAD_INDIRECT_LEN] = "indirect-len",
+        [BAD_INDIRECT_ADDR] = "indirect-addr",
+        [BAD_DIRECTION] = "direction", [BAD_HOLE] = "hole",
+        [BAD_WRAP] = "wrap", [BAD_HUGE] = "huge",
+    };
+
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/vhost-dp-ring/walk/chain", test_walk_chain);
+    g_test_add_func("/vhost-dp-ring/walk/indirect", test_walk_indirect);
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_autofree char *path = g_strdup_printf("/vhost-dp-ring/walk/bad/%s",
+                                                bad[i]);
+
+        g_test_add_data_func(path, GINT_TO_POINTER(i), test_walk_bad);
+    }
+    g_test_add_func("/vhost-dp-ring/avail-jump", test_avail_jump);
+    g_test_add_func("/vhost-dp-ring/flush/event-idx", test_flush_event_idx);
+    g_test_add_func("/vhost-dp-ring/flush/dirty", test_flush_dirty);
+    g_test_add_func("/vhost-dp-ring/notify", test_notify);
+    g_test_add_func("/vhost-dp-ring/map-refused", test_map_refused);
+    g_test_add_func("/vhost-dp-ring/iommu/ring", test_iommu_ring);
+    g_test_add_func("/vhost-dp-ring/iommu/perm", test_iommu_perm);
+    return g_test_run();
+}
