@@ -1749,6 +1749,240 @@ static void test_hotplug(void *obj, void *data, QGuestAllocator *alloc)
 }
 
 /*
+ * Churn under traffic.  Frames in flight on pair @pair of @net while
+ * something else happens: dp_flow_post() posts them (receive buffers
+ * first) without waiting, dp_flow_check() then wants every one back,
+ * intact and in order.
+ */
+typedef struct DpFlow {
+    uint64_t rxbuf[4], txbuf[4];
+    uint32_t rxhead[4];
+    uint32_t seq;
+    size_t len;
+} DpFlow;
+
+static void dp_flow_post(QTestState *qts, QVirtioNet *net,
+                         QGuestAllocator *alloc, int pair, DpFlow *f,
+                         uint32_t seq)
+{
+    QVirtQueue *rx = dp_rx(net, pair), *tx = dp_tx(net, pair);
+
+    /* the flow before was all taken back */
+    qvirtqueue_reset_pool(rx);
+    qvirtqueue_reset_pool(tx);
+    f->seq = seq;
+    f->len = 60 + seq % 1400;
+    for (int i = 0; i < 4; i++) {
+        f->rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        f->rxhead[i] = qvirtqueue_add(qts, rx, f->rxbuf[i], DP_BUF_LEN,
+                                      true, false);
+        qvirtqueue_kick(qts, net->vdev, rx, f->rxhead[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        uint32_t head;
+
+        f->txbuf[i] = guest_alloc(alloc, DP_HDR_LEN + f->len);
+        head = dp_tx_add(qts, tx, f->txbuf[i], f->len, seq + i);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+    }
+}
+
+static void dp_flow_check(QTestState *qts, QVirtioNet *net,
+                          QGuestAllocator *alloc, int pair, DpFlow *f)
+{
+    QVirtQueue *rx = dp_rx(net, pair), *tx = dp_tx(net, pair);
+    uint32_t head, lens[1] = { DP_BUF_LEN };
+
+    for (int i = 0; i < 4; i++) {
+        dp_expect_rx(qts, rx, f->rxhead[i], &f->rxbuf[i], lens, f->len,
+                     f->seq + i);
+    }
+    for (int i = 0; i < 4; i++) {
+        g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+    }
+    for (int i = 0; i < 4; i++) {
+        guest_free(alloc, f->rxbuf[i]);
+        guest_free(alloc, f->txbuf[i]);
+    }
+    qvirtqueue_reset_pool(rx);
+    qvirtqueue_reset_pool(tx);
+}
+
+#define DP_CHURN    100
+
+/* Bring the hot-plugged virtio-net in slot PCI_SLOT_HP up, loop a frame */
+static void dp_hp_run(QTestState *qts, QVirtioPCIDevice *dev0,
+                      QGuestAllocator *alloc, uint32_t seq)
+{
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(PCI_SLOT_HP, 0) };
+    QVirtioPCIDevice *dev = virtio_pci_new(dev0->pdev->bus, &addr);
+    QVirtQueue *rx, *tx;
+    uint64_t rxbuf, txbuf;
+    uint32_t head, lens[1] = { DP_BUF_LEN };
+
+    g_assert(dev);
+    qvirtio_pci_start_hw(&dev->obj);
+    qvirtio_set_features(&dev->vdev, qvirtio_get_features(&dev->vdev) &
+                         ~QVIRTIO_F_BAD_FEATURE &
+                         ~(1ull << VIRTIO_RING_F_EVENT_IDX));
+    rx = qvirtqueue_setup(&dev->vdev, alloc, 0);
+    tx = qvirtqueue_setup(&dev->vdev, alloc, 1);
+    qvirtio_set_driver_ok(&dev->vdev);
+    rxbuf = guest_alloc(alloc, DP_BUF_LEN);
+    txbuf = guest_alloc(alloc, DP_HDR_LEN + 200);
+    head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
+    qvirtqueue_kick(qts, &dev->vdev, rx, head);
+    head = dp_tx_add(qts, tx, txbuf, 200, seq);
+    qvirtqueue_kick(qts, &dev->vdev, tx, head);
+    dp_expect_rx(qts, rx, 0, &rxbuf, lens, 200, seq);
+    /* and one more the device holds when it goes away */
+    head = dp_tx_add(qts, tx, txbuf, 200, seq + 1);
+    qvirtqueue_kick(qts, &dev->vdev, tx, head);
+
+    qpci_unplug_acpi_device_test(qts, "net1", PCI_SLOT_HP);
+    qvirtqueue_cleanup(dev->vdev.bus, rx, alloc);
+    qvirtqueue_cleanup(dev->vdev.bus, tx, alloc);
+    guest_free(alloc, rxbuf);
+    guest_free(alloc, txbuf);
+    g_free(dev->pdev);
+    g_free(dev);
+}
+
+/*
+ * The whole stack of a second NIC (IOThread, driver, netdev, device)
+ * comes and goes DP_CHURN times, every other time started and carrying
+ * traffic when it is unplugged, while frames flow on the first: none of
+ * those is lost or damaged, and QEMU keeps no engine behind.
+ */
+static void test_churn_hotplug(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QVirtioPCIDevice *dev = container_of(net->vdev, QVirtioPCIDevice, vdev);
+    QTestState *qts = global_qtest;
+    DpFlow f;
+
+    if (dev->pdev->bus->not_hotpluggable) {
+        g_test_skip("pci bus does not support hotplug");
+        return;
+    }
+    for (uint32_t it = 0; it < DP_CHURN; it++) {
+        QDict *rsp;
+
+        dp_flow_post(qts, net, alloc, 0, &f, it * 8);
+        qtest_qmp_assert_success(qts, "{'execute': 'object-add', "
+                                 "'arguments': {'qom-type': 'iothread', "
+                                 "'id': 'hpio'}}");
+        qtest_qmp_assert_success(qts, "{'execute': 'object-add', "
+                                 "'arguments': {'qom-type': "
+                                 "'vhost-dp-loopback', 'id': 'hpdrv'}}");
+        qtest_qmp_assert_success(qts, "{'execute': 'netdev_add', "
+                                 "'arguments': {'type': 'vhostdp', "
+                                 "'id': 'hpnet', 'driver': 'hpdrv', "
+                                 "'iothread': 'hpio'}}");
+        qtest_qmp_device_add(qts, "virtio-net-pci", "net1",
+                             "{'addr': %s, 'netdev': 'hpnet'}",
+                             stringify(PCI_SLOT_HP));
+        if (it % 2) {
+            qpci_unplug_acpi_device_test(qts, "net1", PCI_SLOT_HP);
+        } else {
+            dp_hp_run(qts, dev, alloc, 100000 + it * 2);
+        }
+        qtest_qmp_assert_success(qts, "{'execute': 'netdev_del', "
+                                 "'arguments': {'id': 'hpnet'}}");
+        qtest_qmp_assert_success(qts, "{'execute': 'object-del', "
+                                 "'arguments': {'id': 'hpdrv'}}");
+        qtest_qmp_assert_success(qts, "{'execute': 'object-del', "
+                                 "'arguments': {'id': 'hpio'}}");
+        dp_flow_check(qts, net, alloc, 0, &f);
+
+        /* only hs0 is left */
+        rsp = qtest_qmp(qts, "{'execute': 'query-vhost-dp'}");
+        g_assert_cmpuint(qlist_size(qdict_get_qlist(rsp, "return")), ==, 1);
+        qobject_unref(rsp);
+    }
+}
+
+/*
+ * The guest driver resets the device DP_CHURN times while frames are in
+ * flight.  Frames from before a reset may still arrive after it (the
+ * driver held them), but whole; the rings set up after each reset work.
+ */
+static void test_churn_reset(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    g_autofree uint8_t *frame = g_malloc(DP_BUF_LEN);
+    g_autofree uint8_t *got = g_malloc(DP_BUF_LEN);
+    DpFlow f;
+
+    if (!(net->vdev->features & (1ull << VIRTIO_F_VERSION_1))) {
+        g_test_skip("needs a virtio 1.0 PCI device");
+        return;
+    }
+    for (uint32_t it = 0; it < DP_CHURN; it++) {
+        uint32_t marker = 200000 + it, seq, head, len;
+        QVirtQueue *rx, *tx;
+        uint64_t rxbuf, txbuf;
+
+        dp_flow_post(qts, net, alloc, 0, &f, it * 8);
+        g_assert(!(dp_reinit(net, alloc, 0) & VIRTIO_CONFIG_S_NEEDS_RESET));
+        for (int i = 0; i < 4; i++) {
+            guest_free(alloc, f.rxbuf[i]);
+            guest_free(alloc, f.txbuf[i]);
+        }
+
+        /* whatever arrives before the marker is an intact older frame */
+        rx = dp_rx(net, 0);
+        tx = dp_tx(net, 0);
+        rxbuf = guest_alloc(alloc, DP_BUF_LEN);
+        txbuf = guest_alloc(alloc, DP_HDR_LEN + 100);
+        head = dp_tx_add(qts, tx, txbuf, 100, marker);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+        do {
+            qvirtqueue_reset_pool(rx);
+            head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
+            qvirtqueue_kick(qts, net->vdev, rx, head);
+            g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+            g_assert_cmpuint(len, >, DP_HDR_LEN + 18);
+            qtest_memread(qts, rxbuf, got, len);
+            memcpy(&seq, got + DP_HDR_LEN + 14, sizeof(seq));
+            dp_fill_frame(frame, len - DP_HDR_LEN, seq);
+            g_assert(memcmp(got + DP_HDR_LEN, frame, len - DP_HDR_LEN) == 0);
+            g_assert(seq == marker || seq < it * 8 + 4);
+        } while (seq != marker);
+        guest_free(alloc, rxbuf);
+        guest_free(alloc, txbuf);
+        qvirtqueue_reset_pool(tx);
+        qvirtqueue_reset_pool(rx);
+    }
+    dp_loopback(qts, net, alloc, 0, 4, 1000);
+}
+
+/*
+ * The guest switches between one and two queue pairs DP_CHURN times
+ * while frames flow on pair 0 (and on pair 1 while it is on): nothing on
+ * pair 0 is lost.
+ */
+static void test_churn_mq(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    DpFlow f0, f1;
+
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    for (uint32_t it = 0; it < DP_CHURN; it++) {
+        dp_flow_post(qts, net, alloc, 0, &f0, it * 8);
+        if (it % 2 == 0) {
+            dp_flow_post(qts, net, alloc, 1, &f1, 300000 + it * 8);
+            dp_flow_check(qts, net, alloc, 1, &f1);
+        }
+        dp_set_queue_pairs(qts, net, alloc, it % 2 ? 2 : 1);
+        dp_flow_check(qts, net, alloc, 0, &f0);
+    }
+    dp_loopback(qts, net, alloc, 1, 2, 300);
+}
+
+/*
  * Option checking and object life cycle, without a guest
  */
 
@@ -1954,6 +2188,8 @@ static void register_vhost_dp_test(void)
                  test_misaligned_ring, &opts);
     qos_add_test("vhost-dp/mergeable-starved", "virtio-net",
                  test_mergeable_starved, &opts);
+    qos_add_test("vhost-dp/churn/reset", "virtio-net", test_churn_reset,
+                 &opts);
     opts.before = dp_before_fresh;
     opts.arg = (gpointer)"backpressure";
     qos_add_test("vhost-dp/tx-backpressure", "virtio-net",
@@ -1967,6 +2203,10 @@ static void register_vhost_dp_test(void)
     }
     opts.arg = NULL;
     qos_add_test("vhost-dp/hotplug", "virtio-net", test_hotplug, &opts);
+    qos_add_test("vhost-dp/churn/hotplug", "virtio-net", test_churn_hotplug,
+                 &opts);
+    qos_add_test("vhost-dp/churn/multiqueue", "virtio-net", test_churn_mq,
+                 &opts);
     opts.before = dp_before_migrate;
     qos_add_test("vhost-dp/migrate", "virtio-net", test_migrate, &opts);
 
