@@ -51,6 +51,10 @@ TAPIO = os.path.join(BUILD, "tapio")
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = os.environ.get("SECONDS_PER_RUN", "3")
 ROUND_US = os.environ.get("ROUND_US", "100")
+# BASE_QEMU=path: every vhostdp case also runs on that binary (an earlier
+# build, say), right after the same case on this one: "before"
+# and "after" figures of an engine change from the same run
+BASE_QEMU = os.environ.get("BASE_QEMU")
 # the driver ("the guest") on one core, QEMU and testpmd's forwarding
 # core on the other: each backend gets the same two cores
 CPU_GUEST, CPU_QEMU = 0, (1 if os.cpu_count() > 1 else 0)
@@ -76,7 +80,8 @@ def parse(line):
 class Case:
     seq = 0
     def __init__(self, backend, direction, size, tso=False, queues=1,
-                 io="syscalls"):
+                 io="syscalls", qemu=None):
+        self.qemu = qemu or os.path.join(BUILD, "qemu-system-x86_64")
         self.io = io
         self.backend = backend
         self.dir = direction
@@ -86,7 +91,8 @@ class Case:
         label = "tso64k" if tso else str(size)
         self.name = f"{backend} {direction} {label}" + \
                     (f" {queues}q" if queues > 1 else "") + \
-                    (f" io={io}" if io != "syscalls" else "")
+                    (f" io={io}" if io != "syscalls" else "") + \
+                    (" base" if qemu else "")
 
     def key(self):
         return (self.dir, self.size, self.tso, self.queues)
@@ -95,8 +101,7 @@ class Case:
         pid = os.getpid()
         ns, ifn = f"vdpb{pid}", f"vdpb{pid}"
         Case.seq += 1
-        args = [BENCH, "--quiet", "--cpus", CPUS, "--qemu",
-                os.path.join(BUILD, "qemu-system-x86_64"),
+        args = [BENCH, "--quiet", "--cpus", CPUS, "--qemu", self.qemu,
                 "--seconds", SECS, "--mode", self.dir,
                 "--size", str(self.size), "--queues", str(self.queues)]
         if self.tso:
@@ -259,6 +264,11 @@ def cases():
     sel = os.environ.get("CASES")
     if sel:
         out = [c for c in out if re.search(sel, c.name)]
+    if BASE_QEMU:
+        out = [x for c in out for x in
+               ([c, Case(c.backend, c.dir, c.size, c.tso, c.queues, c.io,
+                         BASE_QEMU)] if c.backend.startswith("dp-")
+                else [c])]
     return out
 
 
