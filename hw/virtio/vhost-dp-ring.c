@@ -153,14 +153,10 @@ static bool dp_translate_gpa(DpRings *rg, const DpMemTable *mt,
     return true;
 }
 
-
-/*
- * The same for a buffer the guest gave by address: an IOVA with a vIOMMU
- * (@write: the device writes it), a guest physical address otherwise.
- */
-bool dp_translate(DpRings *rg, const DpMemTable *mt, uint64_t addr,
-                  uint32_t len, bool write, struct iovec *iov,
-                  uint64_t *gpas, unsigned int *cnt, unsigned int max)
+/* dp_translate() when the buffer is not one piece of the hinted region */
+bool dp_translate_slow(DpRings *rg, const DpMemTable *mt, uint64_t addr,
+                       uint32_t len, bool write, struct iovec *iov,
+                       uint64_t *gpas, unsigned int *cnt, unsigned int max)
 {
     if (likely(!rg->iommu_as)) {
         return dp_translate_gpa(rg, mt, addr, len, iov, gpas, cnt, max);

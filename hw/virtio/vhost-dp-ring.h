@@ -183,19 +183,53 @@ typedef enum DpWalk {
  */
 
 void dp_mem_table_free(DpMemTable *mt);
-const DpMemRegion *dp_mem_lookup(DpRings *r, const DpMemTable *mt,
+const DpMemRegion *dp_mem_lookup(DpRings *rg, const DpMemTable *mt,
                                  uint64_t gpa, uint64_t *len);
 
-static inline void dp_iotlb_flush(DpRings *r)
+static inline void dp_iotlb_flush(DpRings *rg)
 {
-    r->iotlb_n = 0;
-    r->iotlb_next = 0;
+    rg->iotlb_n = 0;
+    rg->iotlb_next = 0;
 }
 
-bool dp_translate(DpRings *r, const DpMemTable *mt, uint64_t addr,
-                  uint32_t len, bool write, struct iovec *iov,
-                  uint64_t *gpas, unsigned int *cnt, unsigned int max);
-void dp_mark_dirty(DpRings *r, const DpMemTable *mt, uint64_t gpa,
+bool dp_translate_slow(DpRings *rg, const DpMemTable *mt, uint64_t addr,
+                       uint32_t len, bool write, struct iovec *iov,
+                       uint64_t *gpas, unsigned int *cnt, unsigned int max);
+
+/*
+ * Translate the guest buffer [@addr, @addr + @len) into iovecs appended
+ * at @iov[*cnt], at most @max in all; also record each piece's guest
+ * physical address in @gpas when it is not NULL.  @addr is an IOVA with
+ * a vIOMMU (@write: the device writes the buffer), a guest physical
+ * address otherwise.  Returns false if the buffer is not all guest RAM
+ * (mapped for the access) or does not fit; *@cnt >= @max tells which.
+ * Inline for the common case: no vIOMMU, one piece of the region the
+ * last lookup hit.
+ */
+static inline bool dp_translate(DpRings *rg, const DpMemTable *mt,
+                                uint64_t addr, uint32_t len, bool write,
+                                struct iovec *iov, uint64_t *gpas,
+                                unsigned int *cnt, unsigned int max)
+{
+    unsigned int h = rg->mem_hint;
+
+    if (likely(!rg->iommu_as && h < mt->n && *cnt < max)) {
+        const DpMemRegion *r = &mt->r[h];
+        uint64_t off = addr - r->gpa;
+
+        if (likely(off < r->size && len <= r->size - off)) {
+            iov[*cnt].iov_base = r->hva + off;
+            iov[*cnt].iov_len = len;
+            if (gpas) {
+                gpas[*cnt] = addr;
+            }
+            (*cnt)++;
+            return true;
+        }
+    }
+    return dp_translate_slow(rg, mt, addr, len, write, iov, gpas, cnt, max);
+}
+void dp_mark_dirty(DpRings *rg, const DpMemTable *mt, uint64_t gpa,
                    uint64_t len);
 
 /*
