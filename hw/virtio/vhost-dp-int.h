@@ -60,6 +60,7 @@ typedef struct DpInjected {
 #define DP_INJECT_LEN_MAX (64 * KiB)
 
 struct VhostDpEngine {
+    VhostDpDriver *drv;
     VhostDpDriverQueue *dq;
     VhostDpDriverCaps caps;
     AioContext *ctx;

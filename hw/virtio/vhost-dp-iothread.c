@@ -156,8 +156,8 @@ static void dp_run(VhostDpEngine *e)
     dp_fd_arm(e, !rx_starved || (tx_stall && !e->dq->tx_wait_writable),
               tx_stall && e->dq->tx_wait_writable);
     if (!within || (!rx_starved && (e->rx_count ||
-                                    (e->dq->rx_poll &&
-                                     e->dq->rx_poll(e->dq))))) {
+                                    (e->dq->ops->rx_poll &&
+                                     e->dq->ops->rx_poll(e->dq))))) {
         /* budget used up: let other handlers run, then go on */
         qemu_bh_schedule(e->bh);
     }
@@ -385,12 +385,14 @@ void dp_vring_report(DpVring *vr, const char *msg)
  * Engine life cycle, for the netdev
  */
 
-VhostDpEngine *vhost_dp_engine_new(VhostDpDriverQueue *dq,
+VhostDpEngine *vhost_dp_engine_new(VhostDpDriver *drv,
+                                   VhostDpDriverQueue *dq,
                                    const VhostDpDriverCaps *caps,
                                    AioContext *ctx, const char *name)
 {
     VhostDpEngine *e = g_new0(VhostDpEngine, 1);
 
+    e->drv = drv;
     e->dq = dq;
     e->caps = *caps;
     e->ctx = ctx;

@@ -225,8 +225,9 @@ static int dp_set_vring_enable(struct vhost_dev *dev, int enable)
 
     qatomic_set(&e->enabled, !!enable);
     trace_vhost_dp_set_vring_enable(e, enable);
-    if (e->dq->set_enabled) {
-        e->dq->set_enabled(e->dq, !!enable);
+    if (VHOST_DP_DRIVER_GET_CLASS(e->drv)->set_enabled) {
+        VHOST_DP_DRIVER_GET_CLASS(e->drv)->set_enabled(e->drv, e->dq,
+                                                       !!enable);
     }
     if (enable && e->started) {
         dp_engine_rerun(e);

@@ -158,37 +158,39 @@ typedef struct VhostDpFastOps {
      */
     void (*rx_release)(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
                        unsigned int n);
+
+    /**
+     * @rx_poll: would rx_burst return frames? (optional)
+     *
+     * A cheap, syscall-free check.  For a queue without a readiness fd
+     * (VhostDpDriverQueue.fd == -1) the engine calls it after each run
+     * and runs again while it says yes.
+     */
+    bool (*rx_poll)(VhostDpDriverQueue *dq);
 } VhostDpFastOps;
 
 /**
  * VhostDpDriverQueue: the engine-visible part of an open driver queue
  *
- * Drivers embed it at the start of their own per-queue state.
+ * Drivers embed it in their own per-queue state and fill in the public
+ * fields in open_queue.
  *
  * @ops: the fast path.
  * @fd: a file descriptor that becomes readable when rx_burst may return
  *     frames, or -1 when the driver only produces frames in response to
- *     tx_burst or polling (@rx_poll).  After tx_burst pushed back, the
- *     engine also waits for @fd to become readable, or writable with
+ *     tx_burst or polling (@ops->rx_poll).  After tx_burst pushed back,
+ *     the engine also waits for @fd to become readable, or writable with
  *     @tx_wait_writable.
  * @tx_wait_writable: see @fd.
- * @set_enabled: optional slow path, called under the BQL: the guest
- *     turned this queue pair on or off (multiqueue).  A driver that shares
- *     a device between queues (a multiqueue TAP) stops feeding a disabled
- *     queue there.
- * @rx_poll: optional; a cheap, syscall-free check whether rx_burst would
- *     return frames.  With @rx_fd == -1 and @rx_poll set, the engine keeps
- *     polling the queue while it is started (see vhost-dataplane.rst).
- * @engine: set by the engine while the queue is started; for
- *     vhost_dp_queue_wake().
  */
 struct VhostDpDriverQueue {
+    /*< private >*/
+    struct VhostDpEngine *engine;   /* while started: vhost_dp_queue_wake */
+
+    /*< public >*/
     const VhostDpFastOps *ops;
     int fd;
     bool tx_wait_writable;
-    bool (*rx_poll)(VhostDpDriverQueue *dq);
-    void (*set_enabled)(VhostDpDriverQueue *dq, bool enabled);
-    void *engine;
 };
 
 /**
@@ -247,6 +249,14 @@ struct VhostDpDriverClass {
      */
     void (*set_rx_offloads)(VhostDpDriver *drv, uint32_t rx_offloads);
 
+    /*
+     * optional: the guest turned queue pair @dq on or off (multiqueue).
+     * Called under the BQL.  A driver that shares a device between
+     * queues (a multiqueue TAP) stops feeding a disabled queue there.
+     */
+    void (*set_enabled)(VhostDpDriver *drv, VhostDpDriverQueue *dq,
+                        bool enabled);
+
     /* optional: complete the object's set-up (user_creatable complete) */
     bool (*complete)(VhostDpDriver *drv, Error **errp);
 };
@@ -256,13 +266,5 @@ struct VhostDpDriverClass {
  * properties take effect when the object is created
  */
 bool vhost_dp_driver_check_settable(Object *obj, Error **errp);
-
-/*
- * Netdev hooks used by hw/net/vhost_net.c.
- */
-struct vhost_net;
-
-extern const int vhost_dp_feature_bits[];
-struct vhost_net *vhost_dp_get_vhost_net(NetClientState *nc);
 
 #endif /* NET_VHOST_DP_H */

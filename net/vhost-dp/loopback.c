@@ -154,6 +154,7 @@ static const VhostDpFastOps lb_fast_ops = {
     .tx_burst = lb_tx_burst,
     .rx_burst = lb_rx_burst,
     .rx_release = lb_rx_release,
+    .rx_poll = lb_rx_poll,
 };
 
 static void lb_fill_source_frame(uint8_t *f, uint32_t size, unsigned int qi)
@@ -180,7 +181,6 @@ static VhostDpDriverQueue *lb_open_queue(VhostDpDriver *drv,
 
     q->dq.ops = &lb_fast_ops;
     q->dq.fd = -1;
-    q->dq.rx_poll = lb_rx_poll;
     q->mode = lb->mode;
     q->mac_swap = lb->mac_swap;
     q->index = index;

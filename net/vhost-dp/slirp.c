@@ -388,6 +388,7 @@ static const VhostDpFastOps sl_fast_ops = {
     .tx_burst = sl_tx_burst,
     .rx_burst = sl_rx_burst,
     .rx_release = sl_rx_release,
+    .rx_poll = sl_rx_poll,
 };
 
 /*
@@ -590,7 +591,6 @@ static VhostDpDriverQueue *sl_open_queue(VhostDpDriver *drv,
     q = g_new0(SlQueue, 1);
     q->dq.ops = &sl_fast_ops;
     q->dq.fd = -1;
-    q->dq.rx_poll = sl_rx_poll;
     q->sl = sl;
     q->ctx = ctx;
     q->mem = g_malloc(SL_SLOTS * SL_SLOT_SIZE);

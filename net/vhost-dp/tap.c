@@ -329,7 +329,8 @@ static const VhostDpFastOps tap_sys_ops = {
  * Queues
  */
 
-static void tap_set_enabled(VhostDpDriverQueue *dq, bool enabled)
+static void tap_set_enabled(VhostDpDriver *drv, VhostDpDriverQueue *dq,
+                            bool enabled)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
 
@@ -409,7 +410,6 @@ static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
         q->dq.fd = q->fd;
         q->dq.tx_wait_writable = true;
     }
-    q->dq.set_enabled = tap_set_enabled;
     tap->open[index] = q;
     trace_vhost_dp_tap_open_queue(tap, index, q->fd, q->uring);
     return &q->dq;
@@ -686,6 +686,7 @@ static void tap_class_init(ObjectClass *oc, void *data)
     dc->open_queue = tap_open_queue;
     dc->close_queue = tap_close_queue;
     dc->set_rx_offloads = tap_set_rx_offloads;
+    dc->set_enabled = tap_set_enabled;
 
     object_class_property_add_str(oc, "ifname", tap_get_ifname,
                                   tap_set_ifname);

@@ -33,7 +33,8 @@ typedef struct VhostDpEngineStats {
 /**
  * vhost_dp_engine_new: create the ring engine of one queue pair
  *
- * @dq: the open driver queue it moves packets to and from
+ * @drv: the driver object
+ * @dq: its open driver queue the engine moves packets to and from
  * @caps: the driver's capabilities
  * @ctx: the AioContext (IOThread) that runs the queue pair
  * @name: for messages, e.g. "vd0.0"
@@ -41,7 +42,8 @@ typedef struct VhostDpEngineStats {
  * The engine is passed as the opaque of vhost_net_init() with
  * VHOST_BACKEND_TYPE_DP.  Called under the BQL.
  */
-VhostDpEngine *vhost_dp_engine_new(VhostDpDriverQueue *dq,
+VhostDpEngine *vhost_dp_engine_new(VhostDpDriver *drv,
+                                   VhostDpDriverQueue *dq,
                                    const VhostDpDriverCaps *caps,
                                    AioContext *ctx, const char *name);
 

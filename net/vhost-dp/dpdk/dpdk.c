@@ -250,6 +250,7 @@ static const VhostDpFastOps vdpdk_fast_ops = {
     .tx_burst = vdpdk_tx_burst,
     .rx_burst = vdpdk_rx_burst,
     .rx_release = vdpdk_rx_release,
+    .rx_poll = vdpdk_rx_poll,
 };
 
 /*
@@ -265,7 +266,6 @@ static VhostDpDriverQueue *vdpdk_open_queue(VhostDpDriver *drv,
 
     q->dq.ops = &vdpdk_fast_ops;
     q->dq.fd = -1;
-    q->dq.rx_poll = vdpdk_rx_poll;
     q->dp = dp;
     q->port = dp->port;
     q->qid = index;

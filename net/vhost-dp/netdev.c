@@ -26,6 +26,7 @@
 #include "net/vhost_net.h"
 #include "hw/virtio/vhost.h"
 #include "net/vhost-dp.h"
+#include "net/vhost-dp-netdev.h"
 #include "hw/virtio/vhost-dp.h"
 #include "standard-headers/linux/virtio_net.h"
 #include "standard-headers/linux/virtio_ring.h"
@@ -442,7 +443,7 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
         if (!s->dq) {
             goto err;
         }
-        s->engine = vhost_dp_engine_new(s->dq, &caps, ctx, qname);
+        s->engine = vhost_dp_engine_new(drv, s->dq, &caps, ctx, qname);
         options = (VhostNetOptions) {
             .backend_type = VHOST_BACKEND_TYPE_DP,
             .net_backend = nc,
