@@ -780,4 +780,3 @@ bool dp_vring_invalidated(DpVring *vr, uint64_t first, uint64_t last)
     }
     return false;
 }
-

@@ -298,6 +298,9 @@ static NetClientInfo net_vhost_dp_info = {
     .set_vnet_be = vhost_dp_set_vnet_endianness,
     .check_peer_type = vhost_dp_check_peer_type,
     .rx_filter_changed = vhost_dp_rx_filter_changed,
+    /* no userspace datapath; queue pairs enabled through vhost */
+    .vhost_only = true,
+    .tx_queue_size_max = true,
 };
 
 static VhostDpDriver *vhost_dp_find_driver(const char *id, Error **errp)
