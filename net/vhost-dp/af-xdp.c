@@ -276,7 +276,7 @@ fail:
     return NULL;
 }
 
-static VhostDpDriverQueue *xdp_open_queue(VhostDpDriver *drv,
+static VhostDpDriverQueue *dpxdp_open_queue(VhostDpDriver *drv,
                                           unsigned int index,
                                           AioContext *ctx, Error **errp)
 {
@@ -287,33 +287,33 @@ static VhostDpDriverQueue *xdp_open_queue(VhostDpDriver *drv,
     return &xdp->q[index]->dq;
 }
 
-static void xdp_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
+static void dpxdp_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
 {
     /* the sockets live as long as the object */
 }
 
-static void xdp_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
+static void dpxdp_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
 {
     caps->max_queues = VHOST_DP_AF_XDP(drv)->queues;
     caps->tx_offloads = 0;
     caps->rx_offloads = 0;
 }
 
-static int xdp_quiet_print(enum libbpf_print_level level, const char *fmt,
+static int dpxdp_quiet_print(enum libbpf_print_level level, const char *fmt,
                            va_list args)
 {
     /* failures come back as errors with errno; the chatter stays out */
     return 0;
 }
 
-static bool xdp_complete(VhostDpDriver *drv, Error **errp)
+static bool dpxdp_complete(VhostDpDriver *drv, Error **errp)
 {
     VhostDpAfXdp *xdp = VHOST_DP_AF_XDP(drv);
     strList *fds = xdp->sock_fds;
     unsigned int nfds = 0;
 
-    libbpf_set_print(xdp_quiet_print);
-    libxdp_set_print((libxdp_print_fn_t)xdp_quiet_print);
+    libbpf_set_print(dpxdp_quiet_print);
+    libxdp_set_print((libxdp_print_fn_t)dpxdp_quiet_print);
 
     if (!xdp->ifname) {
         error_setg(errp, "vhost-dp-af-xdp: 'ifname' is required");
@@ -355,7 +355,7 @@ static bool xdp_complete(VhostDpDriver *drv, Error **errp)
     return true;
 }
 
-static void xdp_finalize(Object *obj)
+static void dpxdp_finalize(Object *obj)
 {
     VhostDpAfXdp *xdp = VHOST_DP_AF_XDP(obj);
 
@@ -372,12 +372,12 @@ static void xdp_finalize(Object *obj)
  * Properties
  */
 
-static char *xdp_get_ifname(Object *obj, Error **errp)
+static char *dpxdp_get_ifname(Object *obj, Error **errp)
 {
     return g_strdup(VHOST_DP_AF_XDP(obj)->ifname);
 }
 
-static void xdp_set_ifname(Object *obj, const char *v, Error **errp)
+static void dpxdp_set_ifname(Object *obj, const char *v, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_AF_XDP(obj)->ifname);
@@ -385,43 +385,43 @@ static void xdp_set_ifname(Object *obj, const char *v, Error **errp)
     }
 }
 
-static int xdp_get_mode(Object *obj, Error **errp)
+static int dpxdp_get_mode(Object *obj, Error **errp)
 {
     return VHOST_DP_AF_XDP(obj)->mode;
 }
 
-static void xdp_set_mode(Object *obj, int v, Error **errp)
+static void dpxdp_set_mode(Object *obj, int v, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_AF_XDP(obj)->mode = v;
     }
 }
 
-static bool xdp_get_force_copy(Object *obj, Error **errp)
+static bool dpxdp_get_force_copy(Object *obj, Error **errp)
 {
     return VHOST_DP_AF_XDP(obj)->force_copy;
 }
 
-static void xdp_set_force_copy(Object *obj, bool v, Error **errp)
+static void dpxdp_set_force_copy(Object *obj, bool v, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_AF_XDP(obj)->force_copy = v;
     }
 }
 
-static bool xdp_get_inhibit(Object *obj, Error **errp)
+static bool dpxdp_get_inhibit(Object *obj, Error **errp)
 {
     return VHOST_DP_AF_XDP(obj)->inhibit;
 }
 
-static void xdp_set_inhibit(Object *obj, bool v, Error **errp)
+static void dpxdp_set_inhibit(Object *obj, bool v, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_AF_XDP(obj)->inhibit = v;
     }
 }
 
-static void xdp_get_u16(Object *obj, Visitor *v, const char *name,
+static void dpxdp_get_u16(Object *obj, Visitor *v, const char *name,
                         void *opaque, Error **errp)
 {
     uint16_t *field = (uint16_t *)((uint8_t *)obj + (uintptr_t)opaque);
@@ -429,7 +429,7 @@ static void xdp_get_u16(Object *obj, Visitor *v, const char *name,
     visit_type_uint16(v, name, field, errp);
 }
 
-static void xdp_set_u16(Object *obj, Visitor *v, const char *name,
+static void dpxdp_set_u16(Object *obj, Visitor *v, const char *name,
                         void *opaque, Error **errp)
 {
     uint16_t *field = (uint16_t *)((uint8_t *)obj + (uintptr_t)opaque);
@@ -441,13 +441,13 @@ static void xdp_set_u16(Object *obj, Visitor *v, const char *name,
     }
 }
 
-static void xdp_get_fds(Object *obj, Visitor *v, const char *name,
+static void dpxdp_get_fds(Object *obj, Visitor *v, const char *name,
                         void *opaque, Error **errp)
 {
     visit_type_strList(v, name, &VHOST_DP_AF_XDP(obj)->sock_fds, errp);
 }
 
-static void xdp_set_fds(Object *obj, Visitor *v, const char *name,
+static void dpxdp_set_fds(Object *obj, Visitor *v, const char *name,
                         void *opaque, Error **errp)
 {
     strList *value;
@@ -459,59 +459,59 @@ static void xdp_set_fds(Object *obj, Visitor *v, const char *name,
     }
 }
 
-static void xdp_class_init(ObjectClass *oc, void *data)
+static void dpxdp_class_init(ObjectClass *oc, void *data)
 {
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
 
-    dc->complete = xdp_complete;
-    dc->get_caps = xdp_get_caps;
-    dc->open_queue = xdp_open_queue;
-    dc->close_queue = xdp_close_queue;
+    dc->complete = dpxdp_complete;
+    dc->get_caps = dpxdp_get_caps;
+    dc->open_queue = dpxdp_open_queue;
+    dc->close_queue = dpxdp_close_queue;
 
-    object_class_property_add_str(oc, "ifname", xdp_get_ifname,
-                                  xdp_set_ifname);
+    object_class_property_add_str(oc, "ifname", dpxdp_get_ifname,
+                                  dpxdp_set_ifname);
     object_class_property_set_description(oc, "ifname",
         "The network interface to attach to");
     object_class_property_add_enum(oc, "mode", "VhostDpAfXdpMode",
-                                   &VhostDpAfXdpMode_lookup, xdp_get_mode,
-                                   xdp_set_mode);
+                                   &VhostDpAfXdpMode_lookup, dpxdp_get_mode,
+                                   dpxdp_set_mode);
     object_class_property_set_description(oc, "mode",
         "XDP mode: native (the driver's) or skb (generic)");
-    object_class_property_add_bool(oc, "force-copy", xdp_get_force_copy,
-                                   xdp_set_force_copy);
+    object_class_property_add_bool(oc, "force-copy", dpxdp_get_force_copy,
+                                   dpxdp_set_force_copy);
     object_class_property_set_description(oc, "force-copy",
         "Force XDP copy mode even where zero-copy is possible");
-    object_class_property_add(oc, "queues", "uint16", xdp_get_u16,
-                              xdp_set_u16, NULL,
+    object_class_property_add(oc, "queues", "uint16", dpxdp_get_u16,
+                              dpxdp_set_u16, NULL,
                               (void *)offsetof(VhostDpAfXdp, queues));
     object_class_property_set_description(oc, "queues",
         "Number of interface queues, one per queue pair (default 1)");
-    object_class_property_add(oc, "start-queue", "uint16", xdp_get_u16,
-                              xdp_set_u16, NULL,
+    object_class_property_add(oc, "start-queue", "uint16", dpxdp_get_u16,
+                              dpxdp_set_u16, NULL,
                               (void *)offsetof(VhostDpAfXdp, start_queue));
     object_class_property_set_description(oc, "start-queue",
         "The first interface queue to use (default 0)");
-    object_class_property_add_bool(oc, "inhibit", xdp_get_inhibit,
-                                   xdp_set_inhibit);
+    object_class_property_add_bool(oc, "inhibit", dpxdp_get_inhibit,
+                                   dpxdp_set_inhibit);
     object_class_property_set_description(oc, "inhibit",
         "Do not load the default XDP program (unprivileged use)");
-    object_class_property_add(oc, "sock-fds", "strList", xdp_get_fds,
-                              xdp_set_fds, NULL, NULL);
+    object_class_property_add(oc, "sock-fds", "strList", dpxdp_get_fds,
+                              dpxdp_set_fds, NULL, NULL);
     object_class_property_set_description(oc, "sock-fds",
         "With inhibit=on: XSK map file descriptors, one per queue");
 }
 
-static const TypeInfo xdp_info = {
+static const TypeInfo dpxdp_info = {
     .name = TYPE_VHOST_DP_AF_XDP,
     .parent = TYPE_VHOST_DP_DRIVER,
     .instance_size = sizeof(VhostDpAfXdp),
-    .instance_finalize = xdp_finalize,
-    .class_init = xdp_class_init,
+    .instance_finalize = dpxdp_finalize,
+    .class_init = dpxdp_class_init,
 };
 
-static void xdp_register_types(void)
+static void dpxdp_register_types(void)
 {
-    type_register_static(&xdp_info);
+    type_register_static(&dpxdp_info);
 }
 
-type_init(xdp_register_types);
+type_init(dpxdp_register_types);

@@ -113,11 +113,11 @@ struct VhostDpTap {
  * io=uring
  */
 
-static void tap_uring_post_rx(TapQueue *q, unsigned int slot)
+static void dptap_uring_post_rx(TapQueue *q, unsigned int slot)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 
-    /* the ring has room for every slot, see tap_queue_open() */
+    /* the ring has room for every slot, see dptap_open_queue() */
     assert(sqe);
     q->rx[slot].iov[1].iov_len = TAP_FRAME_MAX;
     io_uring_prep_readv(sqe, q->fd, q->rx[slot].iov, 2, 0);
@@ -125,7 +125,7 @@ static void tap_uring_post_rx(TapQueue *q, unsigned int slot)
     q->submit_pending = true;
 }
 
-static void tap_uring_submit(TapQueue *q)
+static void dptap_uring_submit(TapQueue *q)
 {
     if (q->submit_pending) {
         int r = io_uring_submit(&q->ring);
@@ -138,7 +138,7 @@ static void tap_uring_submit(TapQueue *q)
 }
 
 /* Reap completions: free TX slots, queue received frames */
-static void tap_uring_reap(TapQueue *q)
+static void dptap_uring_reap(TapQueue *q)
 {
     struct io_uring_cqe *cqe;
     unsigned int head, n = 0;
@@ -158,7 +158,7 @@ static void tap_uring_reap(TapQueue *q)
         if (cqe->res <= (int)q->hdr_len) {
             /* an error or a runt: post the buffer again */
             q->errors += cqe->res < 0;
-            tap_uring_post_rx(q, slot);
+            dptap_uring_post_rx(q, slot);
             continue;
         }
         q->rx[slot].len = cqe->res - q->hdr_len;
@@ -168,14 +168,14 @@ static void tap_uring_reap(TapQueue *q)
     io_uring_cq_advance(&q->ring, n);
 }
 
-static unsigned int tap_uring_tx_burst(VhostDpDriverQueue *dq,
+static unsigned int dptap_uring_tx_burst(VhostDpDriverQueue *dq,
                                        const VhostDpPkt *pkts,
                                        unsigned int n)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
     unsigned int i;
 
-    tap_uring_reap(q);
+    dptap_uring_reap(q);
     for (i = 0; i < n && q->tx_nfree; i++) {
         const VhostDpPkt *p = &pkts[i];
         unsigned int slot = q->tx_free[--q->tx_nfree];
@@ -190,18 +190,18 @@ static unsigned int tap_uring_tx_burst(VhostDpDriverQueue *dq,
         io_uring_sqe_set_data64(sqe, TAP_UD_TX | slot);
         q->submit_pending = true;
     }
-    tap_uring_submit(q);
+    dptap_uring_submit(q);
     return i;
 }
 
-static unsigned int tap_uring_rx_burst(VhostDpDriverQueue *dq,
+static unsigned int dptap_uring_rx_burst(VhostDpDriverQueue *dq,
                                        VhostDpPkt *pkts, unsigned int n)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
     unsigned int i;
 
-    tap_uring_reap(q);
-    tap_uring_submit(q);
+    dptap_uring_reap(q);
+    dptap_uring_submit(q);
     for (i = 0; i < n && q->handed < q->ready_count; i++, q->handed++) {
         unsigned int slot = q->ready[(q->ready_first + q->handed) %
                                      TAP_RX_SLOTS];
@@ -219,32 +219,32 @@ static unsigned int tap_uring_rx_burst(VhostDpDriverQueue *dq,
     return i;
 }
 
-static void tap_uring_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
+static void dptap_uring_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
                                  unsigned int n)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
 
     for (unsigned int i = 0; i < n; i++) {
-        tap_uring_post_rx(q, pkts[i].priv);
+        dptap_uring_post_rx(q, pkts[i].priv);
     }
     assert(n <= q->handed);
     q->ready_first = (q->ready_first + n) % TAP_RX_SLOTS;
     q->ready_count -= n;
     q->handed -= n;
-    tap_uring_submit(q);
+    dptap_uring_submit(q);
 }
 
-static const VhostDpFastOps tap_uring_ops = {
-    .tx_burst = tap_uring_tx_burst,
-    .rx_burst = tap_uring_rx_burst,
-    .rx_release = tap_uring_rx_release,
+static const VhostDpFastOps dptap_uring_ops = {
+    .tx_burst = dptap_uring_tx_burst,
+    .rx_burst = dptap_uring_rx_burst,
+    .rx_release = dptap_uring_rx_release,
 };
 
 /*
  * io=syscalls
  */
 
-static unsigned int tap_sys_tx_burst(VhostDpDriverQueue *dq,
+static unsigned int dptap_sys_tx_burst(VhostDpDriverQueue *dq,
                                      const VhostDpPkt *pkts, unsigned int n)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
@@ -275,7 +275,7 @@ static unsigned int tap_sys_tx_burst(VhostDpDriverQueue *dq,
     return i;
 }
 
-static unsigned int tap_sys_rx_burst(VhostDpDriverQueue *dq,
+static unsigned int dptap_sys_rx_burst(VhostDpDriverQueue *dq,
                                      VhostDpPkt *pkts, unsigned int n)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
@@ -320,16 +320,16 @@ static unsigned int tap_sys_rx_burst(VhostDpDriverQueue *dq,
     return i;
 }
 
-static const VhostDpFastOps tap_sys_ops = {
-    .tx_burst = tap_sys_tx_burst,
-    .rx_burst = tap_sys_rx_burst,
+static const VhostDpFastOps dptap_sys_ops = {
+    .tx_burst = dptap_sys_tx_burst,
+    .rx_burst = dptap_sys_rx_burst,
 };
 
 /*
  * Queues
  */
 
-static void tap_set_enabled(VhostDpDriver *drv, VhostDpDriverQueue *dq,
+static void dptap_set_enabled(VhostDpDriver *drv, VhostDpDriverQueue *dq,
                             bool enabled)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
@@ -347,7 +347,7 @@ static void tap_set_enabled(VhostDpDriver *drv, VhostDpDriverQueue *dq,
  * with deferred task work would batch completions better, but its fd
  * does not become readable for them, so the engine would not wake up.)
  */
-static void tap_uring_init_bh(void *opaque)
+static void dptap_uring_init_bh(void *opaque)
 {
     TapQueue *q = opaque;
     /* room for every RX and TX slot at once: get_sqe never fails */
@@ -360,12 +360,12 @@ static void tap_uring_init_bh(void *opaque)
         return;
     }
     for (unsigned int i = 0; i < TAP_RX_SLOTS; i++) {
-        tap_uring_post_rx(q, i);
+        dptap_uring_post_rx(q, i);
     }
-    tap_uring_submit(q);
+    dptap_uring_submit(q);
 }
 
-static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
+static VhostDpDriverQueue *dptap_open_queue(VhostDpDriver *drv,
                                           unsigned int index,
                                           AioContext *ctx, Error **errp)
 {
@@ -394,7 +394,7 @@ static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
 
     if (q->uring) {
         /* the ring belongs to the IOThread: make it there */
-        aio_wait_bh_oneshot(ctx, tap_uring_init_bh, q);
+        aio_wait_bh_oneshot(ctx, dptap_uring_init_bh, q);
         if (q->init_err < 0) {
             error_setg_errno(errp, -q->init_err, "vhost-dp-tap: io_uring "
                              "set-up failed (use io=syscalls)");
@@ -402,11 +402,11 @@ static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
             g_free(q);
             return NULL;
         }
-        q->dq.ops = &tap_uring_ops;
+        q->dq.ops = &dptap_uring_ops;
         q->dq.fd = q->ring.ring_fd;
         q->dq.tx_wait_writable = false;
     } else {
-        q->dq.ops = &tap_sys_ops;
+        q->dq.ops = &dptap_sys_ops;
         q->dq.fd = q->fd;
         q->dq.tx_wait_writable = true;
     }
@@ -415,7 +415,7 @@ static VhostDpDriverQueue *tap_open_queue(VhostDpDriver *drv,
     return &q->dq;
 }
 
-static void tap_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
+static void dptap_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
 {
     VhostDpTap *tap = VHOST_DP_TAP(drv);
     TapQueue *q = container_of(dq, TapQueue, dq);
@@ -429,7 +429,7 @@ static void tap_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
     g_free(q);
 }
 
-static void tap_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
+static void dptap_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
 {
     VhostDpTap *tap = VHOST_DP_TAP(drv);
     uint32_t ol = VHOST_DP_CAP_CSUM | VHOST_DP_CAP_TSO4 | VHOST_DP_CAP_TSO6 |
@@ -440,7 +440,7 @@ static void tap_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
     caps->rx_offloads = tap->vnet_hdr ? ol : 0;
 }
 
-static void tap_set_rx_offloads(VhostDpDriver *drv, uint32_t rx)
+static void dptap_set_rx_offloads(VhostDpDriver *drv, uint32_t rx)
 {
     VhostDpTap *tap = VHOST_DP_TAP(drv);
 
@@ -456,7 +456,7 @@ static void tap_set_rx_offloads(VhostDpDriver *drv, uint32_t rx)
 }
 
 /* Take a descriptor passed by the management layer (a number or name) */
-static int tap_get_fd(const char *str, Error **errp)
+static int dptap_get_fd(const char *str, Error **errp)
 {
     int fd = monitor_fd_param(monitor_cur(), str, errp);
 
@@ -471,7 +471,7 @@ static int tap_get_fd(const char *str, Error **errp)
     return fd;
 }
 
-static bool tap_complete(VhostDpDriver *drv, Error **errp)
+static bool dptap_complete(VhostDpDriver *drv, Error **errp)
 {
     VhostDpTap *tap = VHOST_DP_TAP(drv);
     int nsrc = !!tap->ifname + !!tap->fd + !!tap->fds;
@@ -529,7 +529,7 @@ static bool tap_complete(VhostDpDriver *drv, Error **errp)
             for (int k = 0; l && k < tap->nfds; k++) {
                 l = l->next;
             }
-            fd = tap_get_fd(tap->fd ? tap->fd : l->value, errp);
+            fd = dptap_get_fd(tap->fd ? tap->fd : l->value, errp);
             if (fd >= 0 && tap->vnet_hdr && tap_probe_vnet_hdr(fd, NULL) != 1) {
                 error_setg(errp, "vhost-dp-tap: fd %s has no vnet header "
                            "(IFF_VNET_HDR); use vnet-hdr=off",
@@ -560,7 +560,7 @@ fail:
     return false;
 }
 
-static void tap_finalize(Object *obj)
+static void dptap_finalize(Object *obj)
 {
     VhostDpTap *tap = VHOST_DP_TAP(obj);
 
@@ -577,12 +577,12 @@ static void tap_finalize(Object *obj)
  * Properties: they only take effect when the object is created
  */
 
-static char *tap_get_ifname(Object *obj, Error **errp)
+static char *dptap_get_ifname(Object *obj, Error **errp)
 {
     return g_strdup(VHOST_DP_TAP(obj)->ifname);
 }
 
-static void tap_set_ifname(Object *obj, const char *value, Error **errp)
+static void dptap_set_ifname(Object *obj, const char *value, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_TAP(obj)->ifname);
@@ -590,12 +590,12 @@ static void tap_set_ifname(Object *obj, const char *value, Error **errp)
     }
 }
 
-static char *tap_get_fdstr(Object *obj, Error **errp)
+static char *dptap_get_fdstr(Object *obj, Error **errp)
 {
     return g_strdup(VHOST_DP_TAP(obj)->fd);
 }
 
-static void tap_set_fdstr(Object *obj, const char *value, Error **errp)
+static void dptap_set_fdstr(Object *obj, const char *value, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         g_free(VHOST_DP_TAP(obj)->fd);
@@ -603,7 +603,7 @@ static void tap_set_fdstr(Object *obj, const char *value, Error **errp)
     }
 }
 
-static void tap_get_fds(Object *obj, Visitor *v, const char *name,
+static void dptap_get_fds(Object *obj, Visitor *v, const char *name,
                         void *opaque, Error **errp)
 {
     strList *fds = VHOST_DP_TAP(obj)->fds;
@@ -611,7 +611,7 @@ static void tap_get_fds(Object *obj, Visitor *v, const char *name,
     visit_type_strList(v, name, &fds, errp);
 }
 
-static void tap_set_fds(Object *obj, Visitor *v, const char *name,
+static void dptap_set_fds(Object *obj, Visitor *v, const char *name,
                         void *opaque, Error **errp)
 {
     VhostDpTap *tap = VHOST_DP_TAP(obj);
@@ -625,7 +625,7 @@ static void tap_set_fds(Object *obj, Visitor *v, const char *name,
     tap->fds = fds;
 }
 
-static void tap_get_queues(Object *obj, Visitor *v, const char *name,
+static void dptap_get_queues(Object *obj, Visitor *v, const char *name,
                            void *opaque, Error **errp)
 {
     uint32_t value = VHOST_DP_TAP(obj)->queues;
@@ -633,7 +633,7 @@ static void tap_get_queues(Object *obj, Visitor *v, const char *name,
     visit_type_uint32(v, name, &value, errp);
 }
 
-static void tap_set_queues(Object *obj, Visitor *v, const char *name,
+static void dptap_set_queues(Object *obj, Visitor *v, const char *name,
                            void *opaque, Error **errp)
 {
     uint32_t value;
@@ -644,31 +644,31 @@ static void tap_set_queues(Object *obj, Visitor *v, const char *name,
     }
 }
 
-static bool tap_get_vnet_hdr(Object *obj, Error **errp)
+static bool dptap_get_vnet_hdr(Object *obj, Error **errp)
 {
     return VHOST_DP_TAP(obj)->vnet_hdr;
 }
 
-static void tap_set_vnet_hdr(Object *obj, bool value, Error **errp)
+static void dptap_set_vnet_hdr(Object *obj, bool value, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_TAP(obj)->vnet_hdr = value;
     }
 }
 
-static int tap_get_io(Object *obj, Error **errp)
+static int dptap_get_io(Object *obj, Error **errp)
 {
     return VHOST_DP_TAP(obj)->io;
 }
 
-static void tap_set_io(Object *obj, int value, Error **errp)
+static void dptap_set_io(Object *obj, int value, Error **errp)
 {
     if (vhost_dp_driver_check_settable(obj, errp)) {
         VHOST_DP_TAP(obj)->io = value;
     }
 }
 
-static void tap_instance_init(Object *obj)
+static void dptap_instance_init(Object *obj)
 {
     VhostDpTap *tap = VHOST_DP_TAP(obj);
 
@@ -677,55 +677,55 @@ static void tap_instance_init(Object *obj)
     tap->io = VHOST_DP_TAP_IO_SYSCALLS;
 }
 
-static void tap_class_init(ObjectClass *oc, void *data)
+static void dptap_class_init(ObjectClass *oc, void *data)
 {
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
 
-    dc->complete = tap_complete;
-    dc->get_caps = tap_get_caps;
-    dc->open_queue = tap_open_queue;
-    dc->close_queue = tap_close_queue;
-    dc->set_rx_offloads = tap_set_rx_offloads;
-    dc->set_enabled = tap_set_enabled;
+    dc->complete = dptap_complete;
+    dc->get_caps = dptap_get_caps;
+    dc->open_queue = dptap_open_queue;
+    dc->close_queue = dptap_close_queue;
+    dc->set_rx_offloads = dptap_set_rx_offloads;
+    dc->set_enabled = dptap_set_enabled;
 
-    object_class_property_add_str(oc, "ifname", tap_get_ifname,
-                                  tap_set_ifname);
+    object_class_property_add_str(oc, "ifname", dptap_get_ifname,
+                                  dptap_set_ifname);
     object_class_property_set_description(oc, "ifname",
         "TAP interface to create or attach to");
-    object_class_property_add_str(oc, "fd", tap_get_fdstr, tap_set_fdstr);
+    object_class_property_add_str(oc, "fd", dptap_get_fdstr, dptap_set_fdstr);
     object_class_property_set_description(oc, "fd",
         "An open TAP file descriptor (number or name), for one queue");
-    object_class_property_add(oc, "fds", "strList", tap_get_fds,
-                              tap_set_fds, NULL, NULL);
+    object_class_property_add(oc, "fds", "strList", dptap_get_fds,
+                              dptap_set_fds, NULL, NULL);
     object_class_property_set_description(oc, "fds",
         "Open TAP file descriptors (numbers or names), one per queue");
-    object_class_property_add(oc, "queues", "uint32", tap_get_queues,
-                              tap_set_queues, NULL, NULL);
+    object_class_property_add(oc, "queues", "uint32", dptap_get_queues,
+                              dptap_set_queues, NULL, NULL);
     object_class_property_set_description(oc, "queues",
         "Number of TAP queues to open with ifname (IFF_MULTI_QUEUE)");
-    object_class_property_add_bool(oc, "vnet-hdr", tap_get_vnet_hdr,
-                                   tap_set_vnet_hdr);
+    object_class_property_add_bool(oc, "vnet-hdr", dptap_get_vnet_hdr,
+                                   dptap_set_vnet_hdr);
     object_class_property_set_description(oc, "vnet-hdr",
         "Use the TAP's virtio-net header, for checksum and TSO offloads");
     object_class_property_add_enum(oc, "io", "VhostDpTapIo",
-                                   &VhostDpTapIo_lookup, tap_get_io,
-                                   tap_set_io);
+                                   &VhostDpTapIo_lookup, dptap_get_io,
+                                   dptap_set_io);
     object_class_property_set_description(oc, "io",
         "How frames are moved: uring (batched io_uring) or syscalls");
 }
 
-static const TypeInfo tap_info = {
+static const TypeInfo dptap_info = {
     .name = TYPE_VHOST_DP_TAP,
     .parent = TYPE_VHOST_DP_DRIVER,
     .instance_size = sizeof(VhostDpTap),
-    .instance_init = tap_instance_init,
-    .instance_finalize = tap_finalize,
-    .class_init = tap_class_init,
+    .instance_init = dptap_instance_init,
+    .instance_finalize = dptap_finalize,
+    .class_init = dptap_class_init,
 };
 
-static void tap_register_types(void)
+static void dptap_register_types(void)
 {
-    type_register_static(&tap_info);
+    type_register_static(&dptap_info);
 }
 
-type_init(tap_register_types);
+type_init(dptap_register_types);
