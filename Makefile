@@ -35,6 +35,7 @@ build: deps
 	@echo "vhost-dp: building QEMU as needed (ninja -j$(NINJA_JOBS))"
 	@cd $(QBUILD) && ninja -j$(NINJA_JOBS) qemu-system-x86_64 \
 	    tests/qtest/vhost-dp-test tests/qtest/vhost-dp-iommu-test \
+	    tests/qtest/vhost-dp-drivers-test tests/qtest/vhost-dp-options-test \
 	    tests/unit/test-vhost-dp-ring > ninja.log 2>&1 || \
 	    { grep -E -B2 -A8 'error|FAILED' ninja.log | head -60; \
 	      echo "vhost-dp: error: the build failed (log: $(QBUILD)/ninja.log)"; \

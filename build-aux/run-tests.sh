@@ -70,6 +70,8 @@ run_script_test() {
 }
 
 run_meson_test qtest-x86_64/vhost-dp-test
+run_meson_test qtest-x86_64/vhost-dp-drivers-test
+run_meson_test qtest-x86_64/vhost-dp-options-test
 run_meson_test qtest-x86_64/vhost-dp-iommu-test
 run_meson_test test-vhost-dp-ring
 for t in "$repo"/tests/build/*-test.sh "$repo"/tests/guest/*-test.sh; do

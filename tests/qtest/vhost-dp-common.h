@@ -1,0 +1,52 @@
+/*
+ * QTest helpers shared by the vhost-dp tests
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The test acts as the guest driver of a virtio-net device on
+ * -netdev vhostdp: these post buffers, read used rings and counters.
+ */
+
+#ifndef TESTS_QTEST_VHOST_DP_COMMON_H
+#define TESTS_QTEST_VHOST_DP_COMMON_H
+
+#include "libqos/virtio.h"
+#include "libqos/virtio-net.h"
+#include "libqos/libqos-malloc.h"
+
+#define DP_TIMEOUT_US   (30 * 1000 * 1000)
+#define DP_QUIET_US     (300 * 1000)
+#define DP_HDR_LEN      sizeof(struct virtio_net_hdr_mrg_rxbuf)
+#define DP_BUF_LEN      2048
+#define PCI_SLOT_HP     0x06
+
+/* what a test that skips gives its device instead of the real driver */
+#define DP_NETDEV_SKIPPED \
+    " -object iothread,id=dpio0 -object vhost-dp-loopback,id=dpdrv0" \
+    " -netdev vhostdp,id=hs0,driver=dpdrv0 "
+
+/* the device options the tests are registered with */
+#define DP_NETDEV \
+    " -object iothread,id=dpio0 -object iothread,id=dpio1" \
+    " -object vhost-dp-loopback,id=dpdrv0" \
+    " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=2," \
+    "iothreads.0=dpio0,iothreads.1=dpio1 "
+
+QVirtQueue *dp_rx(QVirtioNet *net, int pair);
+QVirtQueue *dp_tx(QVirtioNet *net, int pair);
+bool dp_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
+                  uint32_t *len, gint64 timeout_us);
+uint64_t dp_stat(QTestState *qts, int queue, const char *name);
+uint16_t dp_used_idx(QTestState *qts, QVirtQueue *vq);
+void dp_ctrl(QTestState *qts, QVirtioNet *net, QGuestAllocator *alloc,
+             uint8_t class, uint8_t cmd, const void *data, size_t len);
+void dp_set_queue_pairs(QTestState *qts, QVirtioNet *net,
+                        QGuestAllocator *alloc, uint16_t pairs);
+void dp_fill_frame(uint8_t *f, size_t len, uint32_t seq);
+void dp_loopback(QTestState *qts, QVirtioNet *net,
+                 QGuestAllocator *alloc, int pair, unsigned int n,
+                 size_t len);
+
+#endif

@@ -1,0 +1,671 @@
+/*
+ * QTest testcases for the vhost dataplane's drivers on real devices
+ *
+ * Copyright (c) 2026 The vhost-dp authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The libqos virtio-net device on -netdev vhostdp with vhost-dp-tap on a
+ * TAP, vhost-dp-dpdk on DPDK's ring and tap PMDs and vhost-dp-af-xdp on
+ * a veth pair in a namespace the test makes; the test reaches the host
+ * side with a packet socket.  Tests that need root or a library the
+ * build lacks skip.
+ */
+
+#include "qemu/osdep.h"
+#include <net/if.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <poll.h>
+#include <sched.h>
+#include "libqtest-single.h"
+#include "qemu/iov.h"
+#include "qemu/cutils.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "hw/virtio/virtio-net.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "libqos/qgraph.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-net.h"
+#include "libqos/pci.h"
+#include "vhost-dp-common.h"
+
+/*
+ * TAP: the netdev uses a vhost-dp-tap driver on a TAP device the test
+ * names; the test reaches the TAP's host side with a packet socket.
+ */
+/*
+ * What a test needs to reach the host side of its driver, made by the
+ * test's before-hook and freed by the framework after the test.
+ */
+typedef struct DpHost {
+    const char *arg;            /* the test's registration argument */
+    bool ok;                    /* the driver can run here */
+    char ifname[IFNAMSIZ];      /* the TAP, or the veth end, to reach */
+    char netns[32];             /* the namespace it is in, or empty */
+} DpHost;
+
+static void dp_host_free(void *opaque)
+{
+    DpHost *h = opaque;
+
+    if (h->netns[0]) {
+        g_autofree char *cmd = g_strdup_printf("ip netns del %s 2>/dev/null",
+                                               h->netns);
+
+        g_assert(system(cmd) >= 0);
+    }
+    g_free(h);
+}
+
+static DpHost *dp_host_new(void *arg)
+{
+    DpHost *h = g_new0(DpHost, 1);
+
+    h->arg = arg;
+    g_test_queue_destroy(dp_host_free, h);
+    return h;
+}
+
+static void *dp_before_tap(GString *cmd_line, void *arg)
+{
+    DpHost *h = dp_host_new(arg);
+    const char *io = arg;
+
+    snprintf(h->ifname, sizeof(h->ifname), "vdpt%d", getpid());
+    h->ok = geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0;
+    if (!h->ok) {
+        /* the test skips; keep a netdev the device can use */
+        g_string_append(cmd_line, DP_NETDEV_SKIPPED);
+        return h;
+    }
+    if (!strcmp(io, "mq")) {
+        g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                               " -object vhost-dp-tap,id=dpdrv0,ifname=%s,"
+                               "queues=2 -netdev vhostdp,id=hs0,"
+                               "driver=dpdrv0,queues=2,iothread=dpio0 ",
+                               h->ifname);
+        return h;
+    }
+    if (!strcmp(io, "no-vnet-hdr")) {
+        g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                               " -object vhost-dp-tap,id=dpdrv0,ifname=%s,"
+                               "vnet-hdr=off -netdev vhostdp,id=hs0,"
+                               "driver=dpdrv0,iothread=dpio0 ",
+                               h->ifname);
+        return h;
+    }
+    g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                           " -object vhost-dp-tap,id=dpdrv0,ifname=%s,io=%s"
+                           " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                           "iothread=dpio0 ", h->ifname, io);
+    return h;
+}
+
+/* Bring the TAP up (without IPv6 chatter); a packet socket bound to it */
+static int dp_tap_host_socket(const DpHost *h, bool vnet_hdr)
+{
+    g_autofree char *sysctl = g_strdup_printf(
+        "/proc/sys/net/ipv6/conf/%s/disable_ipv6", h->ifname);
+    struct ifreq ifr = { 0 };
+    struct sockaddr_ll sll = { 0 };
+    int one = 1, s, ctl, self = -1;
+    FILE *f;
+
+    if (h->netns[0]) {
+        g_autofree char *path = g_strdup_printf("/run/netns/%s", h->netns);
+        int ns = open(path, O_RDONLY);
+
+        /* the socket stays in the namespace it was made in */
+        self = open("/proc/self/ns/net", O_RDONLY);
+        g_assert(ns >= 0 && self >= 0);
+        g_assert(setns(ns, CLONE_NEWNET) == 0);
+        close(ns);
+    }
+    f = fopen(sysctl, "w");
+    if (f) {
+        fputs("1\n", f);
+        fclose(f);
+    }
+    ctl = socket(AF_INET, SOCK_DGRAM, 0);
+    g_assert(ctl >= 0);
+    pstrcpy(ifr.ifr_name, sizeof(ifr.ifr_name), h->ifname);
+    g_assert(ioctl(ctl, SIOCGIFFLAGS, &ifr) == 0);
+    ifr.ifr_flags |= IFF_UP;
+    g_assert(ioctl(ctl, SIOCSIFFLAGS, &ifr) == 0);
+    close(ctl);
+
+    s = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    g_assert(s >= 0);
+    if (vnet_hdr) {
+        g_assert(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &one,
+                            sizeof(one)) == 0);
+    }
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = if_nametoindex(h->ifname);
+    g_assert(sll.sll_ifindex);
+    g_assert(bind(s, (struct sockaddr *)&sll, sizeof(sll)) == 0);
+    if (self >= 0) {
+        g_assert(setns(self, CLONE_NEWNET) == 0);
+        close(self);
+    }
+    return s;
+}
+
+/*
+ * AF_XDP: a veth pair made by the test; QEMU's end stays here, the other
+ * is in a network namespace of the test, where the packet socket is.
+ */
+static void *dp_before_xdp(GString *cmd_line, void *arg)
+{
+    DpHost *h = dp_host_new(arg);
+    g_autofree char *cmd = NULL;
+
+#ifdef CONFIG_VHOST_DP_AF_XDP
+    h->ok = geteuid() == 0;
+#endif
+    snprintf(h->netns, sizeof(h->netns), "vdpx%d", getpid());
+    snprintf(h->ifname, sizeof(h->ifname), "vdpxb%d", getpid());
+    cmd = g_strdup_printf("ip netns add %s && ip link add vdpxa%d type veth "
+                          "peer name %s netns %s && "
+                          "echo 1 > /proc/sys/net/ipv6/conf/vdpxa%d/"
+                          "disable_ipv6 && ip link set vdpxa%d up",
+                          h->netns, getpid(), h->ifname, h->netns, getpid(),
+                          getpid());
+    if (h->ok && system(cmd) != 0) {
+        h->ok = false;
+    }
+    if (h->ok) {
+        g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                               " -object vhost-dp-af-xdp,id=dpdrv0,"
+                               "ifname=vdpxa%d,mode=skb"
+                               " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                               "iothread=dpio0 ", getpid());
+    } else {
+        g_string_append(cmd_line, DP_NETDEV_SKIPPED);
+    }
+    return h;
+}
+
+/* The TAP's host side for a test, or -1 when the test is skipped */
+static int dp_tap_test_socket(const DpHost *h)
+{
+    if (!h->ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return -1;
+    }
+    return dp_tap_host_socket(h, false);
+}
+
+/* Receive on the packet socket the frame whose bytes at @off match @key */
+static ssize_t dp_tap_recv(int s, uint8_t *buf, size_t size, size_t off,
+                           const void *key, size_t keylen)
+{
+    gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+
+    while (g_get_monotonic_time() < end) {
+        struct pollfd pfd = { .fd = s, .events = POLLIN };
+        ssize_t n;
+
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        n = recv(s, buf, size, 0);
+        if (n >= (ssize_t)(off + keylen) && !memcmp(buf + off, key, keylen)) {
+            return n;
+        }
+    }
+    return -1;
+}
+
+/*
+ * DPDK: the netdev uses a vhost-dp-dpdk driver on a port of DPDK's ring
+ * PMD (what a queue sends comes back on it) or tap PMD (a kernel TAP the
+ * test reaches with a packet socket, as above).
+ */
+static void *dp_before_dpdk(GString *cmd_line, void *arg)
+{
+    DpHost *h = dp_host_new(arg);
+    const char *port = arg;
+
+#ifdef CONFIG_VHOST_DP_DPDK
+    h->ok = strcmp(port, "tap") || (geteuid() == 0 &&
+            access("/dev/net/tun", R_OK | W_OK) == 0);
+#endif
+    if (!h->ok) {
+        g_string_append(cmd_line, DP_NETDEV_SKIPPED);
+        return h;
+    }
+    if (!strcmp(port, "tap")) {
+        snprintf(h->ifname, sizeof(h->ifname), "vdpd%d", getpid());
+        g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                               " -object vhost-dp-dpdk,id=dpdrv0,"
+                               "port=net_tap0,,iface=%s"
+                               " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                               "iothread=dpio0 ", h->ifname);
+        return h;
+    }
+    g_string_append_printf(cmd_line, " -object iothread,id=dpio0"
+                           " -object vhost-dp-dpdk,id=dpdrv0,port=%s"
+                           " -netdev vhostdp,id=hs0,driver=dpdrv0,"
+                           "iothread=dpio0 ", port);
+    return h;
+}
+
+static void test_tap(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+    uint8_t frame[1200], got[2048];
+    uint64_t txbuf, rxbuf[4];
+    uint32_t head, rxhead[4], len;
+    uint32_t seq;
+    ssize_t n;
+    int s;
+
+    s = dp_tap_test_socket(data);
+    if (s < 0) {
+        return;
+    }
+
+    /* guest to host: the packet socket sees the frame */
+    txbuf = guest_alloc(alloc, DP_HDR_LEN + sizeof(frame));
+    for (seq = 1; seq <= 3; seq++) {
+        dp_fill_frame(frame, sizeof(frame), seq);
+        qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+        qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, sizeof(frame));
+        head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + sizeof(frame),
+                              false, false);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+        g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+        n = dp_tap_recv(s, got, sizeof(got), 14, &seq, sizeof(seq));
+        g_assert_cmpint(n, ==, sizeof(frame));
+        g_assert(memcmp(got, frame, sizeof(frame)) == 0);
+    }
+
+    /* host to guest: what the packet socket sends arrives intact */
+    for (int i = 0; i < 4; i++) {
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    seq = 77;
+    dp_fill_frame(frame, sizeof(frame), seq);
+    memcpy(frame, "\x52\x54\x00\x12\x34\x56", 6);
+    g_assert_cmpint(send(s, frame, sizeof(frame), 0), ==, sizeof(frame));
+    for (int i = 0; ; i++) {
+        /* skip whatever else the host kernel sent */
+        g_assert(i < 4);
+        g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+        qtest_memread(qts, rxbuf[i], got, MIN(len, sizeof(got)));
+        if (len == DP_HDR_LEN + sizeof(frame) &&
+            !memcmp(got + DP_HDR_LEN + 14, &seq, sizeof(seq))) {
+            break;
+        }
+    }
+    g_assert(memcmp(got + DP_HDR_LEN, frame, sizeof(frame)) == 0);
+    close(s);
+}
+
+/*
+ * QEMU's own announcement (announce-self, as after migration) leaves
+ * through the driver: a RARP frame from the NIC's MAC reaches the TAP.
+ */
+static void test_tap_announce(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QTestState *qts = global_qtest;
+    /* source MAC and ethertype (RARP) */
+    static const uint8_t key[] = "\x52\x54\x00\x12\x34\x56\x80\x35";
+    uint8_t got[2048];
+    ssize_t n;
+    int s;
+
+    s = dp_tap_test_socket(data);
+    if (s < 0) {
+        return;
+    }
+    qtest_qmp_assert_success(qts, "{'execute': 'announce-self', "
+                             "'arguments': {'initial': 50, 'max': 550, "
+                             "'rounds': 2, 'step': 50}}");
+    n = dp_tap_recv(s, got, sizeof(got), 6, key, sizeof(key) - 1);
+    g_assert_cmpint(n, >=, 42);
+    /* broadcast, and a reverse request for that same MAC */
+    g_assert(memcmp(got, "\xff\xff\xff\xff\xff\xff", 6) == 0);
+    g_assert(memcmp(got + 32, key, 6) == 0);
+    close(s);
+}
+
+/* The sequence numbers of the test frames that arrive within a while */
+static GArray *dp_rx_seqs(QTestState *qts, QVirtioNet *net,
+                          QGuestAllocator *alloc, unsigned int posted)
+{
+    QVirtQueue *rx = dp_rx(net, 0);
+    GArray *seqs = g_array_new(false, false, sizeof(uint32_t));
+    uint8_t got[DP_HDR_LEN + 18];
+    uint32_t head, len, seq;
+
+    while (dp_wait_used(qts, rx, &head, &len, DP_QUIET_US * 3)) {
+        uint64_t buf = qtest_readq(qts, rx->desc + head * 16);
+
+        g_assert_cmpuint(posted--, >, 0);
+        qtest_memread(qts, buf, got, sizeof(got));
+        if (got[DP_HDR_LEN + 12] == 0x88 && got[DP_HDR_LEN + 13] == 0xb5) {
+            memcpy(&seq, got + DP_HDR_LEN + 14, sizeof(seq));
+            g_array_append_val(seqs, seq);
+        }
+    }
+    return seqs;
+}
+
+/* Send a test frame to @dst from the TAP's host side */
+static void dp_tap_send(int s, const char *dst, uint32_t seq)
+{
+    uint8_t frame[100];
+
+    dp_fill_frame(frame, sizeof(frame), seq);
+    memcpy(frame, dst, 6);
+    g_assert_cmpint(send(s, frame, sizeof(frame), 0), ==, sizeof(frame));
+}
+
+/*
+ * The receive filter the guest sets through the control queue applies to
+ * what the driver receives: without promiscuous mode, a frame for another
+ * MAC is dropped until the guest puts that MAC in its table.
+ */
+static void test_tap_rx_filter(void *obj, void *data, QGuestAllocator *alloc)
+{
+    static const char own[] = "\x52\x54\x00\x12\x34\x56";
+    static const char other[] = "\x02\x00\x00\x00\x00\x77";
+    static const char bcast[] = "\xff\xff\xff\xff\xff\xff";
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0);
+    uint8_t off = 0, on = 1;
+    uint8_t table[4 + 6 + 4];
+    uint32_t n;
+    GArray *seqs;
+    int s;
+
+    s = dp_tap_test_socket(data);
+    if (s < 0) {
+        return;
+    }
+    g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_CTRL_RX));
+    for (int i = 0; i < 16; i++) {
+        uint32_t head = qvirtqueue_add(qts, rx, guest_alloc(alloc, DP_BUF_LEN),
+                                       DP_BUF_LEN, true, false);
+
+        qvirtqueue_kick(qts, net->vdev, rx, head);
+    }
+
+    /* promiscuous (the default): all three arrive */
+    dp_tap_send(s, own, 1);
+    dp_tap_send(s, other, 2);
+    dp_tap_send(s, bcast, 3);
+    seqs = dp_rx_seqs(qts, net, alloc, 16);
+    g_assert_cmpuint(seqs->len, ==, 3);
+    g_array_free(seqs, true);
+
+    /* not promiscuous: the other MAC is filtered out */
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC,
+            &off, 1);
+    dp_tap_send(s, own, 4);
+    dp_tap_send(s, other, 5);
+    dp_tap_send(s, bcast, 6);
+    seqs = dp_rx_seqs(qts, net, alloc, 13);
+    g_assert_cmpuint(seqs->len, ==, 2);
+    g_assert_cmpuint(g_array_index(seqs, uint32_t, 0), ==, 4);
+    g_assert_cmpuint(g_array_index(seqs, uint32_t, 1), ==, 6);
+    g_array_free(seqs, true);
+
+    /* ... until it is in the MAC table */
+    n = cpu_to_le32(1);
+    memcpy(table, &n, 4);
+    memcpy(table + 4, other, 6);
+    memset(table + 10, 0, 4);
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MAC,
+            VIRTIO_NET_CTRL_MAC_TABLE_SET, table, sizeof(table));
+    dp_tap_send(s, other, 7);
+    seqs = dp_rx_seqs(qts, net, alloc, 11);
+    g_assert_cmpuint(seqs->len, ==, 1);
+    g_assert_cmpuint(g_array_index(seqs, uint32_t, 0), ==, 7);
+    g_array_free(seqs, true);
+
+    /* as it was, for the tests that share this QEMU */
+    memset(table, 0, sizeof(table) - 4);
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MAC,
+            VIRTIO_NET_CTRL_MAC_TABLE_SET, table, 8);
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC,
+            &on, 1);
+    close(s);
+}
+
+/* A TSO frame reaches the TAP whole, with its offload header */
+static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *tx = dp_tx(net, 0);
+    const size_t payload = 4000, flen = 14 + 20 + 20 + payload;
+    g_autofree uint8_t *frame = g_malloc0(flen);
+    g_autofree uint8_t *got = g_malloc(flen + 64);
+    struct virtio_net_hdr_mrg_rxbuf hdr = {
+        .hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+        .hdr.hdr_len = cpu_to_le16(54),
+        .hdr.gso_size = cpu_to_le16(1448),
+        .hdr.csum_start = cpu_to_le16(34),
+        .hdr.csum_offset = cpu_to_le16(16),
+    };
+    struct virtio_net_hdr *vh = (struct virtio_net_hdr *)got;
+    uint8_t *ip = frame + 14, *tcp = ip + 20;
+    uint64_t txbuf;
+    uint32_t head;
+    uint16_t port = htons(4242);
+    ssize_t n;
+    int s;
+
+    if (!((DpHost *)data)->ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    g_assert(qvirtio_get_features(net->vdev) &
+             (1ull << VIRTIO_NET_F_HOST_TSO4));
+    s = dp_tap_host_socket(data, true);
+
+    memcpy(frame, "\x52\x54\x00\xaa\xbb\xcc\x52\x54\x00\x12\x34\x56", 12);
+    frame[12] = 0x08;
+    ip[0] = 0x45;
+    stw_be_p(ip + 2, flen - 14);
+    ip[8] = 64;
+    ip[9] = 6;                          /* TCP */
+    memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+    memcpy(tcp, &port, 2);
+    memcpy(tcp + 2, &port, 2);
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18;                     /* PSH ACK */
+    for (size_t i = 0; i < payload; i++) {
+        tcp[20 + i] = i * 13;
+    }
+
+    txbuf = guest_alloc(alloc, DP_HDR_LEN + flen);
+    qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, flen);
+    head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + flen, false, false);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+    g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+
+    /* the frame as one GSO packet, its header as the guest wrote it */
+    n = dp_tap_recv(s, got, flen + 64, sizeof(*vh) + 14 + 20, &port,
+                    sizeof(port));
+    g_assert_cmpint(n, ==, sizeof(*vh) + flen);
+    g_assert_cmpuint(vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN, ==,
+                     VIRTIO_NET_HDR_GSO_TCPV4);
+    g_assert_cmpuint(vh->gso_size, ==, 1448);
+    g_assert(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    g_assert(memcmp(got + sizeof(*vh) + 54, frame + 54, payload) == 0);
+    close(s);
+}
+
+/* Frames through a DPDK ring port come back intact, small and large */
+static void test_dpdk_ring(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+
+    if (!((DpHost *)data)->ok) {
+        g_test_skip("built without the DPDK driver");
+        return;
+    }
+    dp_loopback(qts, net, alloc, 0, 32, 64);
+    dp_loopback(qts, net, alloc, 0, 8, 1514);
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors"), ==, 0);
+}
+
+/* Frames cross a veth pair through AF_XDP both ways, byte for byte */
+static void test_af_xdp(void *obj, void *data, QGuestAllocator *alloc)
+{
+    if (!((DpHost *)data)->ok) {
+        g_test_skip("needs the AF_XDP driver, root and veth");
+        return;
+    }
+    test_tap(obj, data, alloc);
+}
+
+static void test_dpdk_tap(void *obj, void *data, QGuestAllocator *alloc)
+{
+    if (!((DpHost *)data)->ok) {
+        g_test_skip("needs the DPDK driver, root and /dev/net/tun");
+        return;
+    }
+    test_tap(obj, data, alloc);
+}
+
+/*
+ * Hot add and remove a second driver, netdev and device while the first
+ * device has traffic in flight on queue pair 0; every frame of it comes
+ * back intact.
+ */
+/*
+ * A multiqueue TAP with one queue pair enabled: every flow from the host
+ * reaches queue pair 0 (the TAP queue of the disabled pair is detached);
+ * with both enabled, traffic still flows.
+ */
+static void test_tap_mq(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    enum { N = 24, LEN = 200 };
+    uint64_t rxbuf[2][2 * N];
+    uint32_t head, len;
+    uint8_t frame[LEN];
+    unsigned int got = 0;
+    int s;
+
+    if (!((DpHost *)data)->ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    g_assert_cmpint(net->n_queues, ==, 5);
+    /* pair 0 gets buffers for both phases */
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < (p ? N : 2 * N); i++) {
+            rxbuf[p][i] = guest_alloc(alloc, DP_BUF_LEN);
+            head = qvirtqueue_add(qts, dp_rx(net, p), rxbuf[p][i],
+                                  DP_BUF_LEN, true, false);
+            qvirtqueue_kick(qts, net->vdev, dp_rx(net, p), head);
+        }
+    }
+    s = dp_tap_host_socket(data, false);
+
+    /* IPv4/UDP frames of N flows, so that the TAP would spread them */
+    memset(frame, 0, sizeof(frame));
+    memcpy(frame, "\x52\x54\x00\x12\x34\x56\x02\x00\x00\x00\x00\x07", 12);
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    stw_be_p(frame + 16, LEN - 14);
+    frame[22] = 64;
+    frame[23] = 17;
+    memcpy(frame + 26, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8);
+    stw_be_p(frame + 36, 9);
+    stw_be_p(frame + 38, LEN - 34);
+    for (int i = 0; i < N; i++) {
+        stw_be_p(frame + 34, 1000 + i * 7919);
+        g_assert_cmpint(send(s, frame, LEN, 0), ==, LEN);
+    }
+    /* all of them on queue pair 0 */
+    while (got < N && dp_wait_used(qts, dp_rx(net, 0), &head, &len,
+                                   3 * 1000 * 1000)) {
+        got += len == DP_HDR_LEN + LEN;
+    }
+    g_assert_cmpuint(got, ==, N);
+    g_assert_cmpuint(dp_used_idx(qts, dp_rx(net, 1)), ==, 0);
+
+    /* both pairs on: the frames still all arrive, on either */
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    for (int i = 0; i < N / 2; i++) {
+        stw_be_p(frame + 34, 3000 + i * 7919);
+        g_assert_cmpint(send(s, frame, LEN, 0), ==, LEN);
+    }
+    got = 0;
+    for (gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+         got < N / 2 && g_get_monotonic_time() < end;) {
+        bool any = false;
+
+        for (int p = 0; p < 2; p++) {
+            if (qvirtqueue_get_buf(qts, dp_rx(net, p), &head, &len)) {
+                got += len == DP_HDR_LEN + LEN;
+                any = true;
+            }
+        }
+        if (!any) {
+            g_usleep(500);
+        }
+    }
+    g_assert_cmpuint(got, ==, N / 2);
+    close(s);
+}
+static void register_vhost_dp_drivers_test(void)
+{
+    QOSGraphTestOptions opts = {
+        .before = dp_before_tap,
+    };
+
+    opts.arg = (gpointer)"uring";
+    qos_add_test("vhost-dp/tap/uring", "virtio-net", test_tap, &opts);
+    qos_add_test("vhost-dp/tap/uring-offload", "virtio-net",
+                 test_tap_offload, &opts);
+    opts.arg = (gpointer)"syscalls";
+    qos_add_test("vhost-dp/tap/syscalls", "virtio-net", test_tap, &opts);
+    qos_add_test("vhost-dp/tap/syscalls-offload", "virtio-net",
+                 test_tap_offload, &opts);
+    opts.arg = (gpointer)"no-vnet-hdr";
+    qos_add_test("vhost-dp/tap/no-vnet-hdr", "virtio-net", test_tap, &opts);
+    opts.arg = (gpointer)"syscalls";
+    qos_add_test("vhost-dp/tap/announce", "virtio-net", test_tap_announce,
+                 &opts);
+    qos_add_test("vhost-dp/tap/rx-filter", "virtio-net", test_tap_rx_filter,
+                 &opts);
+    opts.arg = (gpointer)"mq";
+    opts.edge.extra_device_opts = "mq=on";
+    qos_add_test("vhost-dp/tap/multiqueue", "virtio-net", test_tap_mq,
+                 &opts);
+    opts.before = dp_before_dpdk;
+    opts.edge.extra_device_opts = NULL;
+    opts.arg = (gpointer)"net_ring0";
+    qos_add_test("vhost-dp/dpdk/ring", "virtio-net", test_dpdk_ring, &opts);
+    opts.arg = (gpointer)"tap";
+    qos_add_test("vhost-dp/dpdk/tap", "virtio-net", test_dpdk_tap, &opts);
+    opts.before = dp_before_xdp;
+    opts.arg = NULL;
+    qos_add_test("vhost-dp/af-xdp/veth", "virtio-net", test_af_xdp, &opts);
+}
+
+libqos_init(register_vhost_dp_drivers_test);
