@@ -261,10 +261,82 @@ struct VhostDpDriverClass {
     bool (*complete)(VhostDpDriver *drv, Error **errp);
 };
 
-/**
- * vhost_dp_driver_check_settable: for property setters of drivers, whose
- * properties take effect when the object is created
+/*
+ * Driver properties
+ *
+ * A driver's properties are plain fields of its object, read by its
+ * complete hook: they take effect when the object is created and cannot
+ * change afterwards.  A driver describes them in one table and registers
+ * it with vhost_dp_driver_class_add_props(); one getter and one setter
+ * serve every entry, so the rule is kept in one place.  String and list
+ * fields belong to the property: a new value replaces the old one and
+ * the last one is freed when the object goes away, before the driver's
+ * instance_finalize runs.  Defaults stay in instance_init.
  */
-bool vhost_dp_driver_check_settable(Object *obj, Error **errp);
+typedef enum VhostDpPropKind {
+    VHOST_DP_PROP_KIND_STR,         /* char *, "string" */
+    VHOST_DP_PROP_KIND_BOOL,        /* bool */
+    VHOST_DP_PROP_KIND_UINT16,      /* uint16_t */
+    VHOST_DP_PROP_KIND_UINT32,      /* uint32_t */
+    VHOST_DP_PROP_KIND_STRLIST,     /* strList * */
+    VHOST_DP_PROP_KIND_ENUM,        /* a QAPI enum */
+} VhostDpPropKind;
+
+/**
+ * VhostDpProp: one property of a driver, a field of its object
+ *
+ * @name, @description: as QOM shows them.
+ * @kind: the field's type.
+ * @offset: where the field is in the driver's object.
+ * @enum_type, @enum_lookup: for VHOST_DP_PROP_KIND_ENUM, the QAPI enum.
+ * @min, @max: for the unsigned kinds, the values allowed when @max is not
+ *     0 (the QAPI type's whole range otherwise).
+ *
+ * Write entries with the VHOST_DP_PROP_* macros, which check the field's
+ * type.
+ */
+typedef struct VhostDpProp {
+    const char *name;
+    VhostDpPropKind kind;
+    size_t offset;
+    const char *description;
+    const char *enum_type;
+    const QEnumLookup *enum_lookup;
+    uint32_t min, max;
+} VhostDpProp;
+
+#define VHOST_DP_PROP_(_name, _kind, _state, _field, _type, _desc, ...) {   \
+        .name = (_name),                                                    \
+        .kind = VHOST_DP_PROP_KIND_##_kind,                                 \
+        .offset = offsetof(_state, _field) +                                \
+                  type_check(_type, typeof_field(_state, _field)),          \
+        .description = (_desc),                                             \
+        __VA_ARGS__                                                         \
+    }
+
+#define VHOST_DP_PROP_STR(_name, _state, _field, _desc)                     \
+    VHOST_DP_PROP_(_name, STR, _state, _field, char *, _desc)
+#define VHOST_DP_PROP_BOOL(_name, _state, _field, _desc)                    \
+    VHOST_DP_PROP_(_name, BOOL, _state, _field, bool, _desc)
+/* optional arguments: .min = N, .max = N */
+#define VHOST_DP_PROP_UINT16(_name, _state, _field, _desc, ...)             \
+    VHOST_DP_PROP_(_name, UINT16, _state, _field, uint16_t, _desc,          \
+                   __VA_ARGS__)
+#define VHOST_DP_PROP_UINT32(_name, _state, _field, _desc, ...)             \
+    VHOST_DP_PROP_(_name, UINT32, _state, _field, uint32_t, _desc,          \
+                   __VA_ARGS__)
+#define VHOST_DP_PROP_STRLIST(_name, _state, _field, _desc)                 \
+    VHOST_DP_PROP_(_name, STRLIST, _state, _field, strList *, _desc)
+/* @_enum: the QAPI enum's C type; like qdev, the field is visited as int */
+#define VHOST_DP_PROP_ENUM(_name, _state, _field, _enum, _desc)             \
+    VHOST_DP_PROP_(_name, ENUM, _state, _field, _enum, _desc,               \
+                   .enum_type = #_enum, .enum_lookup = &_enum##_lookup)
+
+/**
+ * vhost_dp_driver_class_add_props: add the @n properties of @props, which
+ * must stay valid for as long as the class (a static const table)
+ */
+void vhost_dp_driver_class_add_props(ObjectClass *oc,
+                                     const VhostDpProp *props, size_t n);
 
 #endif /* NET_VHOST_DP_H */

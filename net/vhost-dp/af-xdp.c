@@ -26,8 +26,6 @@
 #include <bpf/libbpf.h>
 #include "qapi/error.h"
 #include "qapi/qapi-types-vhost-dp.h"
-#include "qapi/qapi-visit-vhost-dp.h"
-#include "qapi/visitor.h"
 #include "qemu/cutils.h"
 #include "qemu/iov.h"
 #include "qemu/memalign.h"
@@ -364,100 +362,24 @@ static void dpxdp_finalize(Object *obj)
             xq_free(xdp->q[i]);
         }
     }
-    g_free(xdp->ifname);
-    qapi_free_strList(xdp->sock_fds);
 }
 
-/*
- * Properties
- */
-
-static char *dpxdp_get_ifname(Object *obj, Error **errp)
-{
-    return g_strdup(VHOST_DP_AF_XDP(obj)->ifname);
-}
-
-static void dpxdp_set_ifname(Object *obj, const char *v, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        g_free(VHOST_DP_AF_XDP(obj)->ifname);
-        VHOST_DP_AF_XDP(obj)->ifname = g_strdup(v);
-    }
-}
-
-static int dpxdp_get_mode(Object *obj, Error **errp)
-{
-    return VHOST_DP_AF_XDP(obj)->mode;
-}
-
-static void dpxdp_set_mode(Object *obj, int v, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_AF_XDP(obj)->mode = v;
-    }
-}
-
-static bool dpxdp_get_force_copy(Object *obj, Error **errp)
-{
-    return VHOST_DP_AF_XDP(obj)->force_copy;
-}
-
-static void dpxdp_set_force_copy(Object *obj, bool v, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_AF_XDP(obj)->force_copy = v;
-    }
-}
-
-static bool dpxdp_get_inhibit(Object *obj, Error **errp)
-{
-    return VHOST_DP_AF_XDP(obj)->inhibit;
-}
-
-static void dpxdp_set_inhibit(Object *obj, bool v, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_AF_XDP(obj)->inhibit = v;
-    }
-}
-
-static void dpxdp_get_u16(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    uint16_t *field = (uint16_t *)((uint8_t *)obj + (uintptr_t)opaque);
-
-    visit_type_uint16(v, name, field, errp);
-}
-
-static void dpxdp_set_u16(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    uint16_t *field = (uint16_t *)((uint8_t *)obj + (uintptr_t)opaque);
-    uint16_t value;
-
-    if (vhost_dp_driver_check_settable(obj, errp) &&
-        visit_type_uint16(v, name, &value, errp)) {
-        *field = value;
-    }
-}
-
-static void dpxdp_get_fds(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    visit_type_strList(v, name, &VHOST_DP_AF_XDP(obj)->sock_fds, errp);
-}
-
-static void dpxdp_set_fds(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    strList *value;
-
-    if (vhost_dp_driver_check_settable(obj, errp) &&
-        visit_type_strList(v, name, &value, errp)) {
-        qapi_free_strList(VHOST_DP_AF_XDP(obj)->sock_fds);
-        VHOST_DP_AF_XDP(obj)->sock_fds = value;
-    }
-}
+static const VhostDpProp dpxdp_props[] = {
+    VHOST_DP_PROP_STR("ifname", VhostDpAfXdp, ifname,
+        "The network interface to attach to"),
+    VHOST_DP_PROP_ENUM("mode", VhostDpAfXdp, mode, VhostDpAfXdpMode,
+        "XDP mode: native (the driver's) or skb (generic)"),
+    VHOST_DP_PROP_BOOL("force-copy", VhostDpAfXdp, force_copy,
+        "Force XDP copy mode even where zero-copy is possible"),
+    VHOST_DP_PROP_UINT16("queues", VhostDpAfXdp, queues,
+        "Number of interface queues, one per queue pair (default 1)"),
+    VHOST_DP_PROP_UINT16("start-queue", VhostDpAfXdp, start_queue,
+        "The first interface queue to use (default 0)"),
+    VHOST_DP_PROP_BOOL("inhibit", VhostDpAfXdp, inhibit,
+        "Do not load the default XDP program (unprivileged use)"),
+    VHOST_DP_PROP_STRLIST("sock-fds", VhostDpAfXdp, sock_fds,
+        "With inhibit=on: XSK map file descriptors, one per queue"),
+};
 
 static void dpxdp_class_init(ObjectClass *oc, void *data)
 {
@@ -468,37 +390,7 @@ static void dpxdp_class_init(ObjectClass *oc, void *data)
     dc->open_queue = dpxdp_open_queue;
     dc->close_queue = dpxdp_close_queue;
 
-    object_class_property_add_str(oc, "ifname", dpxdp_get_ifname,
-                                  dpxdp_set_ifname);
-    object_class_property_set_description(oc, "ifname",
-        "The network interface to attach to");
-    object_class_property_add_enum(oc, "mode", "VhostDpAfXdpMode",
-                                   &VhostDpAfXdpMode_lookup, dpxdp_get_mode,
-                                   dpxdp_set_mode);
-    object_class_property_set_description(oc, "mode",
-        "XDP mode: native (the driver's) or skb (generic)");
-    object_class_property_add_bool(oc, "force-copy", dpxdp_get_force_copy,
-                                   dpxdp_set_force_copy);
-    object_class_property_set_description(oc, "force-copy",
-        "Force XDP copy mode even where zero-copy is possible");
-    object_class_property_add(oc, "queues", "uint16", dpxdp_get_u16,
-                              dpxdp_set_u16, NULL,
-                              (void *)offsetof(VhostDpAfXdp, queues));
-    object_class_property_set_description(oc, "queues",
-        "Number of interface queues, one per queue pair (default 1)");
-    object_class_property_add(oc, "start-queue", "uint16", dpxdp_get_u16,
-                              dpxdp_set_u16, NULL,
-                              (void *)offsetof(VhostDpAfXdp, start_queue));
-    object_class_property_set_description(oc, "start-queue",
-        "The first interface queue to use (default 0)");
-    object_class_property_add_bool(oc, "inhibit", dpxdp_get_inhibit,
-                                   dpxdp_set_inhibit);
-    object_class_property_set_description(oc, "inhibit",
-        "Do not load the default XDP program (unprivileged use)");
-    object_class_property_add(oc, "sock-fds", "strList", dpxdp_get_fds,
-                              dpxdp_set_fds, NULL, NULL);
-    object_class_property_set_description(oc, "sock-fds",
-        "With inhibit=on: XSK map file descriptors, one per queue");
+    vhost_dp_driver_class_add_props(oc, dpxdp_props, ARRAY_SIZE(dpxdp_props));
 }
 
 static const TypeInfo dpxdp_info = {

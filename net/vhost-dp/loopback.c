@@ -15,7 +15,6 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-types-vhost-dp.h"
-#include "qapi/qapi-visit-vhost-dp.h"
 #include "qemu/iov.h"
 #include "qemu/units.h"
 #include "qom/object_interfaces.h"
@@ -219,66 +218,18 @@ static void lb_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
     caps->rx_offloads = lb->offloads ? ol : 0;
 }
 
-static int lb_get_mode(Object *obj, Error **errp)
-{
-    return VHOST_DP_LOOPBACK(obj)->mode;
-}
-
-static void lb_set_mode(Object *obj, int value, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_LOOPBACK(obj)->mode = value;
-    }
-}
-
-static bool lb_get_mac_swap(Object *obj, Error **errp)
-{
-    return VHOST_DP_LOOPBACK(obj)->mac_swap;
-}
-
-static void lb_set_mac_swap(Object *obj, bool value, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_LOOPBACK(obj)->mac_swap = value;
-    }
-}
-
-static bool lb_get_offloads(Object *obj, Error **errp)
-{
-    return VHOST_DP_LOOPBACK(obj)->offloads;
-}
-
-static void lb_set_offloads(Object *obj, bool value, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_LOOPBACK(obj)->offloads = value;
-    }
-}
-
-static void lb_get_frame_size(Object *obj, Visitor *v, const char *name,
-                              void *opaque, Error **errp)
-{
-    uint32_t value = VHOST_DP_LOOPBACK(obj)->frame_size;
-
-    visit_type_uint32(v, name, &value, errp);
-}
-
-static void lb_set_frame_size(Object *obj, Visitor *v, const char *name,
-                              void *opaque, Error **errp)
-{
-    uint32_t value;
-
-    if (!vhost_dp_driver_check_settable(obj, errp) ||
-        !visit_type_uint32(v, name, &value, errp)) {
-        return;
-    }
-    if (value < 60 || value > 65535) {
-        error_setg(errp, "frame-size must be between 60 and 65535, not %"
-                   PRIu32, value);
-        return;
-    }
-    VHOST_DP_LOOPBACK(obj)->frame_size = value;
-}
+static const VhostDpProp lb_props[] = {
+    VHOST_DP_PROP_ENUM("mode", VhostDpLoopback, mode, VhostDpLoopbackMode,
+        "What to do with transmitted frames: loopback, sink or source"),
+    VHOST_DP_PROP_BOOL("mac-swap", VhostDpLoopback, mac_swap,
+        "Swap source and destination MAC of looped-back frames"),
+    /* at least a minimal Ethernet frame, at most what the engine takes */
+    VHOST_DP_PROP_UINT32("frame-size", VhostDpLoopback, frame_size,
+        "Size in bytes of the frames mode=source generates (60-65535)",
+        .min = 60, .max = 65535),
+    VHOST_DP_PROP_BOOL("offloads", VhostDpLoopback, offloads,
+        "Accept and return checksum and TCP segmentation offloads"),
+};
 
 static void lb_instance_init(Object *obj)
 {
@@ -297,23 +248,7 @@ static void lb_class_init(ObjectClass *oc, void *data)
     dc->open_queue = lb_open_queue;
     dc->close_queue = lb_close_queue;
 
-    object_class_property_add_enum(oc, "mode", "VhostDpLoopbackMode",
-                                   &VhostDpLoopbackMode_lookup,
-                                   lb_get_mode, lb_set_mode);
-    object_class_property_set_description(oc, "mode",
-        "What to do with transmitted frames: loopback, sink or source");
-    object_class_property_add_bool(oc, "mac-swap", lb_get_mac_swap,
-                                   lb_set_mac_swap);
-    object_class_property_set_description(oc, "mac-swap",
-        "Swap source and destination MAC of looped-back frames");
-    object_class_property_add(oc, "frame-size", "uint32", lb_get_frame_size,
-                              lb_set_frame_size, NULL, NULL);
-    object_class_property_set_description(oc, "frame-size",
-        "Size in bytes of the frames mode=source generates (60-65535)");
-    object_class_property_add_bool(oc, "offloads", lb_get_offloads,
-                                   lb_set_offloads);
-    object_class_property_set_description(oc, "offloads",
-        "Accept and return checksum and TCP segmentation offloads");
+    vhost_dp_driver_class_add_props(oc, lb_props, ARRAY_SIZE(lb_props));
 }
 
 static const TypeInfo lb_info = {

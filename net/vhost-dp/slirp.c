@@ -26,8 +26,6 @@
 #include <libslirp.h>
 #include "qapi/error.h"
 #include "qapi/qapi-types-vhost-dp.h"
-#include "qapi/qapi-visit-vhost-dp.h"
-#include "qapi/visitor.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
@@ -694,79 +692,27 @@ static bool sl_complete(VhostDpDriver *drv, Error **errp)
     return true;
 }
 
-static void sl_finalize(Object *obj)
-{
-    VhostDpSlirp *sl = VHOST_DP_SLIRP(obj);
-
-    g_free(sl->net);
-    g_free(sl->host);
-    g_free(sl->dhcpstart);
-    g_free(sl->dns);
-    g_free(sl->hostname);
-    qapi_free_strList(sl->hostfwd);
-    qapi_free_strList(sl->guestfwd);
-}
-
-/*
- * Properties: they take effect when the object is created
- */
-
-#define SL_STR_PROP(field)                                                   \
-static char *sl_get_##field(Object *obj, Error **errp)                       \
-{                                                                            \
-    return g_strdup(VHOST_DP_SLIRP(obj)->field);                             \
-}                                                                            \
-static void sl_set_##field(Object *obj, const char *v, Error **errp)         \
-{                                                                            \
-    if (vhost_dp_driver_check_settable(obj, errp)) {                         \
-        g_free(VHOST_DP_SLIRP(obj)->field);                                  \
-        VHOST_DP_SLIRP(obj)->field = g_strdup(v);                            \
-    }                                                                        \
-}
-
-SL_STR_PROP(net)
-SL_STR_PROP(host)
-SL_STR_PROP(dhcpstart)
-SL_STR_PROP(dns)
-SL_STR_PROP(hostname)
-
-#define SL_BOOL_PROP(name, field)                                            \
-static bool sl_get_##name(Object *obj, Error **errp)                         \
-{                                                                            \
-    return VHOST_DP_SLIRP(obj)->field;                                       \
-}                                                                            \
-static void sl_set_##name(Object *obj, bool v, Error **errp)                 \
-{                                                                            \
-    if (vhost_dp_driver_check_settable(obj, errp)) {                         \
-        VHOST_DP_SLIRP(obj)->field = v;                                      \
-    }                                                                        \
-}
-
-SL_BOOL_PROP(restrict, restrict_)
-SL_BOOL_PROP(ipv4, ipv4)
-SL_BOOL_PROP(ipv6, ipv6)
-
-static void sl_get_list(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    strList **list = (strList **)((uint8_t *)obj + (uintptr_t)opaque);
-
-    visit_type_strList(v, name, list, errp);
-}
-
-static void sl_set_list(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    strList **list = (strList **)((uint8_t *)obj + (uintptr_t)opaque);
-    strList *value;
-
-    if (!vhost_dp_driver_check_settable(obj, errp) ||
-        !visit_type_strList(v, name, &value, errp)) {
-        return;
-    }
-    qapi_free_strList(*list);
-    *list = value;
-}
+static const VhostDpProp sl_props[] = {
+    VHOST_DP_PROP_STR("net", VhostDpSlirp, net,
+        "Guest network, ADDR[/BITS] (default 10.0.2.0/24)"),
+    VHOST_DP_PROP_STR("host", VhostDpSlirp, host,
+        "The host's address on the guest network (default x.x.x.2)"),
+    VHOST_DP_PROP_STR("dhcpstart", VhostDpSlirp, dhcpstart,
+        "First address the DHCP server hands out (default x.x.x.15)"),
+    VHOST_DP_PROP_STR("dns", VhostDpSlirp, dns,
+        "The DNS server's address on the guest network (default x.x.x.3)"),
+    VHOST_DP_PROP_STR("hostname", VhostDpSlirp, hostname,
+        "Host name the DHCP server gives the guest"),
+    VHOST_DP_PROP_BOOL("restrict", VhostDpSlirp, restrict_,
+        "Isolate the guest from the host and the outside"),
+    VHOST_DP_PROP_BOOL("ipv4", VhostDpSlirp, ipv4, "Enable IPv4"),
+    VHOST_DP_PROP_BOOL("ipv6", VhostDpSlirp, ipv6, "Enable IPv6"),
+    VHOST_DP_PROP_STRLIST("hostfwd", VhostDpSlirp, hostfwd,
+        "Host to guest forwardings, "
+        "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport"),
+    VHOST_DP_PROP_STRLIST("guestfwd", VhostDpSlirp, guestfwd,
+        "Guest to host forwardings, tcp:[guestaddr]:guestport-cmd:COMMAND"),
+};
 
 static void sl_instance_init(Object *obj)
 {
@@ -785,42 +731,7 @@ static void sl_class_init(ObjectClass *oc, void *data)
     dc->open_queue = sl_open_queue;
     dc->close_queue = sl_close_queue;
 
-    object_class_property_add_str(oc, "net", sl_get_net, sl_set_net);
-    object_class_property_set_description(oc, "net",
-        "Guest network, ADDR[/BITS] (default 10.0.2.0/24)");
-    object_class_property_add_str(oc, "host", sl_get_host, sl_set_host);
-    object_class_property_set_description(oc, "host",
-        "The host's address on the guest network (default x.x.x.2)");
-    object_class_property_add_str(oc, "dhcpstart", sl_get_dhcpstart,
-                                  sl_set_dhcpstart);
-    object_class_property_set_description(oc, "dhcpstart",
-        "First address the DHCP server hands out (default x.x.x.15)");
-    object_class_property_add_str(oc, "dns", sl_get_dns, sl_set_dns);
-    object_class_property_set_description(oc, "dns",
-        "The DNS server's address on the guest network (default x.x.x.3)");
-    object_class_property_add_str(oc, "hostname", sl_get_hostname,
-                                  sl_set_hostname);
-    object_class_property_set_description(oc, "hostname",
-        "Host name the DHCP server gives the guest");
-    object_class_property_add_bool(oc, "restrict", sl_get_restrict,
-                                   sl_set_restrict);
-    object_class_property_set_description(oc, "restrict",
-        "Isolate the guest from the host and the outside");
-    object_class_property_add_bool(oc, "ipv4", sl_get_ipv4, sl_set_ipv4);
-    object_class_property_set_description(oc, "ipv4", "Enable IPv4");
-    object_class_property_add_bool(oc, "ipv6", sl_get_ipv6, sl_set_ipv6);
-    object_class_property_set_description(oc, "ipv6", "Enable IPv6");
-    object_class_property_add(oc, "hostfwd", "strList", sl_get_list,
-                              sl_set_list, NULL,
-                              (void *)offsetof(VhostDpSlirp, hostfwd));
-    object_class_property_set_description(oc, "hostfwd",
-        "Host to guest forwardings, "
-        "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport");
-    object_class_property_add(oc, "guestfwd", "strList", sl_get_list,
-                              sl_set_list, NULL,
-                              (void *)offsetof(VhostDpSlirp, guestfwd));
-    object_class_property_set_description(oc, "guestfwd",
-        "Guest to host forwardings, tcp:[guestaddr]:guestport-cmd:COMMAND");
+    vhost_dp_driver_class_add_props(oc, sl_props, ARRAY_SIZE(sl_props));
 }
 
 static const TypeInfo sl_info = {
@@ -828,7 +739,6 @@ static const TypeInfo sl_info = {
     .parent = TYPE_VHOST_DP_DRIVER,
     .instance_size = sizeof(VhostDpSlirp),
     .instance_init = sl_instance_init,
-    .instance_finalize = sl_finalize,
     .class_init = sl_class_init,
 };
 

@@ -27,8 +27,6 @@
 #include <net/if.h>
 #include "qapi/error.h"
 #include "qapi/qapi-types-vhost-dp.h"
-#include "qapi/qapi-visit-vhost-dp.h"
-#include "qapi/visitor.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/iov.h"
@@ -568,105 +566,22 @@ static void dptap_finalize(Object *obj)
         close(tap->tapfds[i]);
     }
     g_free(tap->tapfds);
-    g_free(tap->ifname);
-    g_free(tap->fd);
-    qapi_free_strList(tap->fds);
 }
 
-/*
- * Properties: they only take effect when the object is created
- */
-
-static char *dptap_get_ifname(Object *obj, Error **errp)
-{
-    return g_strdup(VHOST_DP_TAP(obj)->ifname);
-}
-
-static void dptap_set_ifname(Object *obj, const char *value, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        g_free(VHOST_DP_TAP(obj)->ifname);
-        VHOST_DP_TAP(obj)->ifname = g_strdup(value);
-    }
-}
-
-static char *dptap_get_fdstr(Object *obj, Error **errp)
-{
-    return g_strdup(VHOST_DP_TAP(obj)->fd);
-}
-
-static void dptap_set_fdstr(Object *obj, const char *value, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        g_free(VHOST_DP_TAP(obj)->fd);
-        VHOST_DP_TAP(obj)->fd = g_strdup(value);
-    }
-}
-
-static void dptap_get_fds(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    strList *fds = VHOST_DP_TAP(obj)->fds;
-
-    visit_type_strList(v, name, &fds, errp);
-}
-
-static void dptap_set_fds(Object *obj, Visitor *v, const char *name,
-                        void *opaque, Error **errp)
-{
-    VhostDpTap *tap = VHOST_DP_TAP(obj);
-    strList *fds;
-
-    if (!vhost_dp_driver_check_settable(obj, errp) ||
-        !visit_type_strList(v, name, &fds, errp)) {
-        return;
-    }
-    qapi_free_strList(tap->fds);
-    tap->fds = fds;
-}
-
-static void dptap_get_queues(Object *obj, Visitor *v, const char *name,
-                           void *opaque, Error **errp)
-{
-    uint32_t value = VHOST_DP_TAP(obj)->queues;
-
-    visit_type_uint32(v, name, &value, errp);
-}
-
-static void dptap_set_queues(Object *obj, Visitor *v, const char *name,
-                           void *opaque, Error **errp)
-{
-    uint32_t value;
-
-    if (vhost_dp_driver_check_settable(obj, errp) &&
-        visit_type_uint32(v, name, &value, errp)) {
-        VHOST_DP_TAP(obj)->queues = value;
-    }
-}
-
-static bool dptap_get_vnet_hdr(Object *obj, Error **errp)
-{
-    return VHOST_DP_TAP(obj)->vnet_hdr;
-}
-
-static void dptap_set_vnet_hdr(Object *obj, bool value, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_TAP(obj)->vnet_hdr = value;
-    }
-}
-
-static int dptap_get_io(Object *obj, Error **errp)
-{
-    return VHOST_DP_TAP(obj)->io;
-}
-
-static void dptap_set_io(Object *obj, int value, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        VHOST_DP_TAP(obj)->io = value;
-    }
-}
+static const VhostDpProp dptap_props[] = {
+    VHOST_DP_PROP_STR("ifname", VhostDpTap, ifname,
+        "TAP interface to create or attach to"),
+    VHOST_DP_PROP_STR("fd", VhostDpTap, fd,
+        "An open TAP file descriptor (number or name), for one queue"),
+    VHOST_DP_PROP_STRLIST("fds", VhostDpTap, fds,
+        "Open TAP file descriptors (numbers or names), one per queue"),
+    VHOST_DP_PROP_UINT32("queues", VhostDpTap, queues,
+        "Number of TAP queues to open with ifname (IFF_MULTI_QUEUE)"),
+    VHOST_DP_PROP_BOOL("vnet-hdr", VhostDpTap, vnet_hdr,
+        "Use the TAP's virtio-net header, for checksum and TSO offloads"),
+    VHOST_DP_PROP_ENUM("io", VhostDpTap, io, VhostDpTapIo,
+        "How frames are moved: uring (batched io_uring) or syscalls"),
+};
 
 static void dptap_instance_init(Object *obj)
 {
@@ -688,30 +603,7 @@ static void dptap_class_init(ObjectClass *oc, void *data)
     dc->set_rx_offloads = dptap_set_rx_offloads;
     dc->set_enabled = dptap_set_enabled;
 
-    object_class_property_add_str(oc, "ifname", dptap_get_ifname,
-                                  dptap_set_ifname);
-    object_class_property_set_description(oc, "ifname",
-        "TAP interface to create or attach to");
-    object_class_property_add_str(oc, "fd", dptap_get_fdstr, dptap_set_fdstr);
-    object_class_property_set_description(oc, "fd",
-        "An open TAP file descriptor (number or name), for one queue");
-    object_class_property_add(oc, "fds", "strList", dptap_get_fds,
-                              dptap_set_fds, NULL, NULL);
-    object_class_property_set_description(oc, "fds",
-        "Open TAP file descriptors (numbers or names), one per queue");
-    object_class_property_add(oc, "queues", "uint32", dptap_get_queues,
-                              dptap_set_queues, NULL, NULL);
-    object_class_property_set_description(oc, "queues",
-        "Number of TAP queues to open with ifname (IFF_MULTI_QUEUE)");
-    object_class_property_add_bool(oc, "vnet-hdr", dptap_get_vnet_hdr,
-                                   dptap_set_vnet_hdr);
-    object_class_property_set_description(oc, "vnet-hdr",
-        "Use the TAP's virtio-net header, for checksum and TSO offloads");
-    object_class_property_add_enum(oc, "io", "VhostDpTapIo",
-                                   &VhostDpTapIo_lookup, dptap_get_io,
-                                   dptap_set_io);
-    object_class_property_set_description(oc, "io",
-        "How frames are moved: uring (batched io_uring) or syscalls");
+    vhost_dp_driver_class_add_props(oc, dptap_props, ARRAY_SIZE(dptap_props));
 }
 
 static const TypeInfo dptap_info = {

@@ -35,7 +35,6 @@
 #include <rte_mempool.h>
 #include <rte_dev.h>
 #include "qapi/error.h"
-#include "qapi/visitor.h"
 #include "qemu/cutils.h"
 #include "qemu/iov.h"
 #include "qemu/timer.h"
@@ -383,54 +382,18 @@ static void vdpdk_finalize(Object *obj)
     if (dp->pool) {
         rte_mempool_free(dp->pool);
     }
-    g_free(dp->eal_args);
-    g_free(dp->port_args);
 }
 
-static char *vdpdk_get_eal_args(Object *obj, Error **errp)
-{
-    return g_strdup(VHOST_DP_DPDK(obj)->eal_args);
-}
-
-static void vdpdk_set_eal_args(Object *obj, const char *v, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        g_free(VHOST_DP_DPDK(obj)->eal_args);
-        VHOST_DP_DPDK(obj)->eal_args = g_strdup(v);
-    }
-}
-
-static char *vdpdk_get_port(Object *obj, Error **errp)
-{
-    return g_strdup(VHOST_DP_DPDK(obj)->port_args);
-}
-
-static void vdpdk_set_port(Object *obj, const char *v, Error **errp)
-{
-    if (vhost_dp_driver_check_settable(obj, errp)) {
-        g_free(VHOST_DP_DPDK(obj)->port_args);
-        VHOST_DP_DPDK(obj)->port_args = g_strdup(v);
-    }
-}
-
-static void vdpdk_get_queues(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    uint16_t value = VHOST_DP_DPDK(obj)->queues;
-
-    visit_type_uint16(v, name, &value, errp);
-}
-
-static void vdpdk_set_queues(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    uint16_t value;
-
-    if (vhost_dp_driver_check_settable(obj, errp) &&
-        visit_type_uint16(v, name, &value, errp)) {
-        VHOST_DP_DPDK(obj)->queues = value;
-    }
-}
+static const VhostDpProp vdpdk_props[] = {
+    VHOST_DP_PROP_STR("eal-args", VhostDpDpdk, eal_args,
+        "DPDK EAL arguments, for the first vhost-dp-dpdk object (default: "
+        VDPDK_DEFAULT_EAL_ARGS ")"),
+    VHOST_DP_PROP_STR("port", VhostDpDpdk, port_args,
+        "The ethdev port: vdev devargs (net_ring0, net_tap0,iface=tap0, ...)"
+        " or a PCI address"),
+    VHOST_DP_PROP_UINT16("queues", VhostDpDpdk, queues,
+        "Number of port queues, one per queue pair (default 1)"),
+};
 
 static void vdpdk_class_init(ObjectClass *oc, void *data)
 {
@@ -441,20 +404,7 @@ static void vdpdk_class_init(ObjectClass *oc, void *data)
     dc->open_queue = vdpdk_open_queue;
     dc->close_queue = vdpdk_close_queue;
 
-    object_class_property_add_str(oc, "eal-args", vdpdk_get_eal_args,
-                                  vdpdk_set_eal_args);
-    object_class_property_set_description(oc, "eal-args",
-        "DPDK EAL arguments, for the first vhost-dp-dpdk object (default: "
-        VDPDK_DEFAULT_EAL_ARGS ")");
-    object_class_property_add_str(oc, "port", vdpdk_get_port,
-                                  vdpdk_set_port);
-    object_class_property_set_description(oc, "port",
-        "The ethdev port: vdev devargs (net_ring0, net_tap0,iface=tap0, ...)"
-        " or a PCI address");
-    object_class_property_add(oc, "queues", "uint16", vdpdk_get_queues,
-                              vdpdk_set_queues, NULL, NULL);
-    object_class_property_set_description(oc, "queues",
-        "Number of port queues, one per queue pair (default 1)");
+    vhost_dp_driver_class_add_props(oc, vdpdk_props, ARRAY_SIZE(vdpdk_props));
 }
 
 static const TypeInfo vdpdk_info = {
