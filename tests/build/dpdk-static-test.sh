@@ -25,7 +25,7 @@ else
     echo "PASS: dpdk-static: qemu-system-x86_64 links no DPDK shared library"
 fi
 out=$(cd "$bdir" && QTEST_QEMU_BINARY=./qemu-system-x86_64 timeout 300 \
-      "$repo/build/qemu-build/tests/qtest/vhost-dp-test" --tap -k \
+      "$repo/build/qemu-build/tests/qtest/vhost-dp-drivers-test" --tap -k \
       -r /x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/virtio-net-pci/virtio-net/virtio-net-tests/vhost-dp/dpdk \
       2>&1)
 echo "$out" | grep -v '# SKIP' |
