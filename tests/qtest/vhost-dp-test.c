@@ -57,6 +57,18 @@ static void *dp_before_fresh(GString *cmd_line, void *arg)
     return arg;
 }
 
+/* A QEMU of its own that logs guest errors to a file the test reads */
+static void *dp_before_guest_log(GString *cmd_line, void *arg)
+{
+    char *log = g_strdup_printf("/tmp/vdp-guest-errors-%d.log", getpid());
+
+    unlink(log);
+    g_string_append_printf(cmd_line, DP_NETDEV "-name vdp-guest-log "
+                           "-d guest_errors -D %s ", log);
+    g_test_queue_free(log);
+    return log;
+}
+
 static void test_loopback(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioNet *net = obj;
@@ -563,6 +575,44 @@ static uint8_t dp_reinit(QVirtioNet *net, QGuestAllocator *alloc,
     DpReinit o = { .size0 = size0 };
 
     return dp_reinit_with(net, alloc, &o);
+}
+
+/*
+ * A guest can break its rings again and again: at most one report a
+ * second reaches QEMU's error output, the others go to the guest error
+ * log (-d guest_errors), and the counter sees them all.
+ */
+static void test_report_ratelimit(void *obj, void *data,
+                                  QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    const char *log = data;
+    g_autofree char *text = NULL;
+    uint64_t errs = dp_stat(qts, 0, "ring-errors") +
+                    dp_stat(qts, 1, "ring-errors");
+    const char *p;
+    int n = 0;
+
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    /* two rings broken in the same second: pair 0's TX, then pair 1's */
+    for (int pair = 0; pair < 2; pair++) {
+        QVirtQueue *tx = dp_tx(net, pair);
+        unsigned int d = tx->free_head;
+
+        dp_write_desc(qts, tx->desc, d, 0x7ff0000000ULL, 64, 0, 0);
+        dp_publish(qts, net, tx, d, 1);
+    }
+    g_usleep(DP_QUIET_US);
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors") +
+                     dp_stat(qts, 1, "ring-errors") - errs, ==, 2);
+    g_assert(g_file_get_contents(log, &text, NULL, NULL));
+    for (p = text; (p = strstr(p, "queue stopped")); p++) {
+        n++;
+    }
+    g_assert_cmpint(n, ==, 1);
+    unlink(log);
+    g_assert(!(dp_reinit(net, alloc, 0) & VIRTIO_CONFIG_S_NEEDS_RESET));
 }
 
 /*
@@ -1265,6 +1315,9 @@ static void register_vhost_dp_test(void)
                  test_mergeable_starved, &opts);
     qos_add_test("vhost-dp/churn/reset", "virtio-net", test_churn_reset,
                  &opts);
+    opts.before = dp_before_guest_log;
+    qos_add_test("vhost-dp/report-ratelimit", "virtio-net",
+                 test_report_ratelimit, &opts);
     opts.before = dp_before_fresh;
     opts.arg = (gpointer)"backpressure";
     qos_add_test("vhost-dp/tx-backpressure", "virtio-net",
