@@ -14,6 +14,7 @@ SHELL := /bin/bash
 REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(REPO)/build
 QBUILD := $(BUILD)/qemu-build
+QTESTS = $(shell $(REPO)/build-aux/qtests.sh)
 NINJA_JOBS ?= $(shell nproc)
 
 export VHOST_DP_CACHE ?= /var/cache/vhost-dp
@@ -34,9 +35,8 @@ build: deps
 	$(REPO)/build-aux/configure.sh "$$tree"
 	@echo "vhost-dp: building QEMU as needed (ninja -j$(NINJA_JOBS))"
 	@cd $(QBUILD) && ninja -j$(NINJA_JOBS) qemu-system-x86_64 \
-	    tests/qtest/vhost-dp-test tests/qtest/vhost-dp-iommu-test \
-	    tests/qtest/vhost-dp-drivers-test tests/qtest/vhost-dp-options-test \
-	    tests/unit/test-vhost-dp-ring > ninja.log 2>&1 || \
+	    $(addprefix tests/qtest/,$(QTESTS)) tests/unit/test-vhost-dp-ring \
+	    > ninja.log 2>&1 || \
 	    { grep -E -B2 -A8 'error|FAILED' ninja.log | head -60; \
 	      echo "vhost-dp: error: the build failed (log: $(QBUILD)/ninja.log)"; \
 	      exit 1; }

@@ -19,12 +19,15 @@ skipped=0
 
 # QEMU's qtests of the series, through meson test.  Each subtest is one
 # line "▶ i/n NAME  OK|FAIL|SKIP" in verbose mode.
+# Usage: run_meson_test BUILD_DIR PREFIX NAME [MESON_TEST_ARGS...]
 run_meson_test() {
-    local name=$1 out
-    out=$(cd "$qbuild" && meson test --no-rebuild --verbose \
-              --print-errorlogs "$name" 2>&1)
+    local bdir=$1 prefix=$2 name=$3 out
+    shift 3
+    out=$(cd "$bdir" && meson test --no-rebuild --verbose \
+              --print-errorlogs "$@" "$name" 2>&1)
     echo "$out" >> "$log"
-    echo "$out" | grep -E '^▶ [0-9]+/[0-9]+ ' | sed 's/^▶ [0-9]*\/[0-9]* //'
+    echo "$out" | grep -E '^▶ [0-9]+/[0-9]+ ' |
+        sed "s/^▶ [0-9]*\/[0-9]* /$prefix/"
     local p f s
     p=$(echo "$out" | grep -cE '^▶ [0-9]+/[0-9]+ .* OK *$')
     f=$(echo "$out" | grep -cE '^▶ [0-9]+/[0-9]+ .* (FAIL|ERROR|TIMEOUT) *$')
@@ -69,11 +72,11 @@ run_script_test() {
     skipped=$((skipped + s))
 }
 
-run_meson_test qtest-x86_64/vhost-dp-test
-run_meson_test qtest-x86_64/vhost-dp-drivers-test
-run_meson_test qtest-x86_64/vhost-dp-options-test
-run_meson_test qtest-x86_64/vhost-dp-iommu-test
-run_meson_test test-vhost-dp-ring
+mapfile -t qtests < <("$here/qtests.sh")
+for t in "${qtests[@]}"; do
+    run_meson_test "$qbuild" "" "qtest-x86_64/$t"
+done
+run_meson_test "$qbuild" "" test-vhost-dp-ring
 for t in "$repo"/tests/build/*-test.sh "$repo"/tests/guest/*-test.sh; do
     [ -x "$t" ] && run_script_test "$t"
 done
