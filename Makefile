@@ -3,7 +3,7 @@
 # vhost-dp: the vhost dataplane series for QEMU, as an overlay.
 #
 #   make          set up (as needed), assemble and build QEMU with the series
-#   make check    the above, then every test
+#   make check    the above and the ASan+UBSan build, then every test
 #   make demo     the above, then the main job: a real guest on vhostdp
 #   make bench    the benchmark harness
 #   make series   export the series as git format-patch files
@@ -23,7 +23,8 @@ export CCACHE_BASEDIR := $(REPO)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: all deps build guest check demo bench series series-check clean
+.PHONY: all deps build build-asan guest check demo bench series series-check \
+	clean
 
 all: build
 
@@ -44,10 +45,15 @@ build: deps
 	@ln -sfn qemu-build/qemu-system-x86_64 $(BUILD)/qemu-system-x86_64
 	@echo "vhost-dp: built $(BUILD)/qemu-system-x86_64"
 
+# The series' qtests run on this one too (VDP_ASAN=0 make check skips it)
+build-asan: build
+	@if [ "$${VDP_ASAN:-1}" != 0 ]; then \
+	    NINJA_JOBS=$(NINJA_JOBS) $(REPO)/build-aux/build-asan.sh; fi
+
 guest: deps
 	@$(REPO)/tests/guest/build-image.sh > /dev/null
 
-check: build guest
+check: build build-asan guest
 	@$(REPO)/build-aux/run-tests.sh
 
 demo: build guest
