@@ -52,7 +52,11 @@ rc=0
 wait "$pid" || rc=$?
 secs=$(( $(date +%s) - start ))
 if [ $rc -ne 0 ]; then
-    grep -E -B2 -A8 'error|FAILED' "$bdir/ninja.log" | head -60 >&2
+    if grep -q '^FAILED: ' "$bdir/ninja.log"; then
+        grep -A12 '^FAILED: ' "$bdir/ninja.log" | head -60 >&2
+    else
+        tail -n 5 "$bdir/ninja.log" >&2
+    fi
     vdp_die "the ASan build failed (log: $bdir/ninja.log)"
 fi
 "$here/firmware.sh" "$bdir"
