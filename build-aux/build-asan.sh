@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Build the sanitizer QEMU that make check runs the series' qtests on
-# again: the assembled tree (build/qemu-src, see assemble.sh) configured
-# like build/qemu-build plus --enable-asan --enable-ubsan, with UBSan
-# aborting on its first report (-fno-sanitize-recover=undefined, as QEMU's
-# own clang-system CI job does), in build/qemu-build-asan.  Its objects
-# differ from the main build's, but ccache keeps them too, so a rebuild
-# after a fresh clone is mostly cache hits.
+# Build the sanitizer QEMU that make check runs the series' qtests and
+# its split-ring unit test on again: the assembled tree (build/qemu-src,
+# see assemble.sh) configured like build/qemu-build plus --enable-asan
+# --enable-ubsan, with UBSan aborting on its first report
+# (-fno-sanitize-recover=undefined, as QEMU's own clang-system CI job
+# does), in build/qemu-build-asan.  Its objects differ from the main
+# build's, but ccache keeps them too, so a rebuild after a fresh clone is
+# mostly cache hits.
 #
 # Prints what it builds, a progress line every two minutes while ninja
 # runs, and the ninja count at the end; the full log is ninja.log there.
@@ -28,7 +29,7 @@ VHOST_DP_CONFIGURE_EXTRA="${VHOST_DP_CONFIGURE_EXTRA:-} --enable-asan
     "$here/configure.sh" "$tree"
 
 mapfile -t targets < <("$here/qtests.sh" | sed 's|^|tests/qtest/|')
-targets=(qemu-system-x86_64 "${targets[@]}")
+targets=(qemu-system-x86_64 "${targets[@]}" tests/unit/test-vhost-dp-ring)
 rel=${bdir#"$repo"/}
 vdp_say "building the ASan+UBSan QEMU as needed in $rel (ninja -j$jobs):" \
         "${targets[*]}"
