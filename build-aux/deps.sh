@@ -4,7 +4,8 @@
 # Install what building and testing vhost-dp needs, from Debian's packages.
 # Unattended and idempotent; quick when everything is present.
 #
-# Usage: deps.sh [bench]   (bench: also what make bench needs)
+# Usage: deps.sh [bench|fuzz]   (bench: also what make bench needs;
+#                               fuzz: also the ring fuzzer's toolchain)
 
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,8 +27,16 @@ bench_pkgs=(
     dpdk-dev python3-matplotlib
 )
 
+# tests/fuzz: libFuzzer with ASan/UBSan, and llvm-cov for its coverage
+fuzz_pkgs=(
+    clang-16 libclang-rt-16-dev libfuzzer-16-dev llvm-16
+)
+
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
-[ "${1:-}" != bench ] || want+=("${bench_pkgs[@]}")
+case "${1:-}" in
+bench) want+=("${bench_pkgs[@]}") ;;
+fuzz) want+=("${fuzz_pkgs[@]}") ;;
+esac
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed ||
