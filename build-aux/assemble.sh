@@ -18,7 +18,8 @@ mkdir -p "$build"
 is_project_file() {
     case "$1" in
     README.md | Makefile | MAINTAINERS | .gitignore | .ci/* | build-aux/* | \
-    patches/* | tests/bench/* | tests/guest/* | tests/build/*) return 0 ;;
+    patches/* | tests/bench/* | tests/guest/* | tests/build/* | \
+    tests/fuzz/*) return 0 ;;
     esac
     return 1
 }
