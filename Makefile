@@ -6,6 +6,8 @@
 #   make check    the above and the ASan+UBSan build, then every test
 #   make demo     the above, then the main job: a real guest on vhostdp
 #   make bench    the benchmark harness
+#   make fuzz     fuzz the ring core for FUZZ_SECONDS (default 300)
+#   make fuzz-coverage   the ring core's line coverage by the fuzz corpus
 #   make series   export the series as git format-patch files
 #
 # QEMU_SRC=/path/to/qemu uses an existing QEMU tree instead of Debian's.
@@ -23,8 +25,8 @@ export CCACHE_BASEDIR := $(REPO)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: all deps build build-asan guest check demo bench series series-check \
-	clean
+.PHONY: all deps build build-asan guest check demo bench fuzz fuzz-coverage \
+	series series-check clean
 
 all: build
 
@@ -54,6 +56,7 @@ guest: deps
 	@$(REPO)/tests/guest/build-image.sh > /dev/null
 
 check: build build-asan guest
+	@$(REPO)/build-aux/deps.sh fuzz
 	@$(REPO)/build-aux/run-tests.sh
 
 demo: build guest
@@ -62,6 +65,14 @@ demo: build guest
 bench: build
 	@$(REPO)/build-aux/deps.sh bench
 	@$(REPO)/tests/bench/run.sh
+
+fuzz: build
+	@$(REPO)/build-aux/deps.sh fuzz
+	@$(REPO)/tests/fuzz/run.sh
+
+fuzz-coverage: build
+	@$(REPO)/build-aux/deps.sh fuzz
+	@$(REPO)/tests/fuzz/coverage.sh
 
 series: deps
 	@$(REPO)/build-aux/export-series.sh
