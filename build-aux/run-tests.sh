@@ -145,7 +145,8 @@ for t in "${qtests[@]}"; do
 done
 run_meson_test "$qbuild" "" test-vhost-dp-ring
 run_asan_tests
-for t in "$repo"/tests/build/*-test.sh "$repo"/tests/guest/*-test.sh; do
+for t in "$repo"/tests/build/*-test.sh "$repo"/tests/fuzz/*-test.sh \
+         "$repo"/tests/guest/*-test.sh; do
     [ -x "$t" ] && run_script_test "$t"
 done
 
