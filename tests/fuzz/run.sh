@@ -28,8 +28,12 @@ nice "$bin" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$out/crashes/" "$out/corpus" > "$log" 2>&1
 rc=$?
 # progress: libFuzzer's pulse lines (at powers of two), a few of them
-grep -E '^#[0-9]+ +(INITED|pulse)' "$log" |
-    awk '{ printf "  %-10s %s %s %s %s %s %s\n", $1, $3, $4, $5, $6, $9, $10 }' |
+grep -E '^#[0-9]+[[:space:]]+(INITED|pulse|DONE)' "$log" |
+    awk '{ line = sprintf("  %-9s", $1)
+           for (i = 2; i < NF; i++)
+               if ($i ~ /^(cov|corp|exec\/s):$/)
+                   line = line sprintf(" %s %s", $i, $(i + 1))
+           print line }' |
     tail -n 8
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
