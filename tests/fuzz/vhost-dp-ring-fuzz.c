@@ -192,6 +192,7 @@ static struct {
     uint8_t *snap;
     size_t snap_len;
     const char *known_bugs;
+    bool trace;                 /* VDP_FUZZ_TRACE: the operations */
     unsigned int sink;          /* what the TX "driver" read */
     bool in_core;
     uint64_t npending;          /* bytes of Region.pending set */
@@ -1787,6 +1788,12 @@ enum {
     OP_COUNT,
 };
 
+static const char *const op_names[OP_COUNT] = {
+    "desc", "chain", "indirect", "avail", "flags", "raw", "ring", "tx",
+    "rx", "notify", "run", "log", "ptmap", "ptunmap", "inval", "restart",
+    "translate",
+};
+
 static void setup(Fdp *f)
 {
     uint8_t lay = fdp_u8(f), cfg;
@@ -1904,6 +1911,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     fz.known_bugs = getenv("VDP_FUZZ_KNOWN_BUGS");
+    fz.trace = getenv("VDP_FUZZ_TRACE");
     fz.iov = g_new0(struct iovec, DP_IOV_MAX);
     fz.gpas = g_new0(uint64_t, DP_IOV_MAX);
     fz.ref = g_new0(Piece, DP_IOV_MAX);
@@ -1920,6 +1928,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setup(&f);
     for (unsigned int n = 0; f.n && n < MAX_OPS; n++) {
         uint8_t op = fdp_u8(&f);
+
+        if (fz.trace) {
+            fprintf(stderr, "op %u: %s at byte %zu\n", n,
+                    op_names[op % OP_COUNT], size - f.n - 1);
+        }
 
         switch (op % OP_COUNT) {
         case OP_DESC:
