@@ -149,8 +149,10 @@ def inval(first, length):
     return u8(OP_INVAL) + u64(first) + u32(length)
 
 
-def restart(rx_, tx_, **cfg):
-    return u8(OP_RESTART) + u8(cfg_byte(**cfg)) + rx_ + tx_
+def restart(rx_, tx_, no_call_fd=False, **cfg):
+    """cfg_byte()'s bit 16 (mrg) means no call fd here"""
+    return u8(OP_RESTART) + u8(cfg_byte(**cfg) | (16 if no_call_fd else 0)) \
+        + rx_ + tx_
 
 
 def translate(r, off, length, write=False, max_=32, raw_addr=None):
@@ -260,6 +262,18 @@ def scenarios():
         b"".join(chain(RX, i, 1, 0, BUF + 0x1000, 2048)
                  for i in range(6)) + tx() + rx(100, 100, 100) + \
         flags(TX, 1, 0xffff) + tx()
+    s["ring-wrap-log"] = header(((16, 0),), log=True,
+                                rx=vring(2, 0, 0x0000, last_avail=0xfffe),
+                                tx=vring(2, 0, 0x2000, last_avail=0xfffd)) + \
+        ring(TX, 2, 2, 0xfffd) + ring(RX, 2, 2, 0xfffe) + \
+        avail(TX, 2, 0xfffd) + avail(RX, 2, 0xfffe) + \
+        b"".join(chain(TX, i, 1, 0, BUF, 64) for i in range(3)) + \
+        b"".join(chain(RX, i, 1, 0, BUF + 0x1000, 2048)
+                 for i in range(3)) + tx() + rx(100, 100, 100) + \
+        restart(vring(2, 0, 0x0000, last_avail=0xffff),
+                vring(2, 0, 0x2000, last_avail=0), log=True,
+                no_call_fd=True) + \
+        b"".join(chain(TX, i, 1, 0, BUF, 64) for i in range(4)) + tx()
     s["used-ring-scribbled"] = header(((16, 0),), log=True) + \
         ring(TX, 2, 0, 0xffff) + ring(RX, 2, 2, 7) + traffic(2) + \
         raw(0, 0x2000, [0xff] * 16)

@@ -1004,6 +1004,7 @@ static void core_flush(int q, uint16_t old)
         notify = !(part_get16(q, DP_RING_AVAIL, 0) &
                    VRING_AVAIL_F_NO_INTERRUPT);
     }
+    notify &= vr->call_fd >= 0;
     CHECK(fz.rg->interrupts - irqs == notify, "vring %d: %" PRIu64
           " interrupts, expected %d", q, fz.rg->interrupts - irqs, notify);
 }
@@ -1756,6 +1757,10 @@ static void op_restart(Fdp *f)
     dev_stop();
     fz.iommu = cfg & 4;
     fz.passthrough = fz.iommu && (cfg & 8);
+    for (int q = 0; q < DP_NVQS; q++) {
+        /* no call fd: the guest masked the interrupt, say */
+        fz.vr[q].call_fd = cfg & 16 ? -1 : fz.call_fd;
+    }
     for (int q = 0; q < DP_NVQS; q++) {
         vring_config(f, q);
     }
