@@ -648,20 +648,23 @@ static void poison_all(bool poison)
 static void core_enter(int q, const Piece *extra, unsigned int nextra)
 {
     const RingMap *rm = &fz.m[q].map;
+    bool mapped = fz.vr[q].ready && rm->ok;
     size_t n = 0;
 
+    for (unsigned int p = 0; mapped && p < DP_RING_PARTS; p++) {
+        for (unsigned int s = 0; s < rm->part[p].nseg; s++) {
+            memcpy(fz.snap + n, rm->part[p].seg[s].hva,
+                   rm->part[p].seg[s].len);
+            n += rm->part[p].seg[s].len;
+        }
+    }
     poison_all(true);
     fz.in_core = true;
     fz.nmarks = 0;
-    if (fz.vr[q].ready && rm->ok) {
-        for (unsigned int p = 0; p < DP_RING_PARTS; p++) {
-            for (unsigned int s = 0; s < rm->part[p].nseg; s++) {
-                const Seg *sg = &rm->part[p].seg[s];
-
-                ASAN_UNPOISON_MEMORY_REGION(sg->hva, sg->len);
-                memcpy(fz.snap + n, sg->hva, sg->len);
-                n += sg->len;
-            }
+    for (unsigned int p = 0; mapped && p < DP_RING_PARTS; p++) {
+        for (unsigned int s = 0; s < rm->part[p].nseg; s++) {
+            ASAN_UNPOISON_MEMORY_REGION(rm->part[p].seg[s].hva,
+                                        rm->part[p].seg[s].len);
         }
     }
     for (unsigned int i = 0; i < nextra; i++) {
