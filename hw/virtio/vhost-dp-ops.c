@@ -283,6 +283,7 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
     }
     e->rings.iommu_as = vhost_dev_has_iommu(dev) ? dev->vdev->dma_as
                                                   : NULL;
+    dp_rings_start(&e->rings);
     for (unsigned int i = 0; i < DP_NVQS; i++) {
         DpVring *vr = &e->vr[i];
 

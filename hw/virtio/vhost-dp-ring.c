@@ -455,12 +455,12 @@ static DpWalk dp_walk_table(DpWalkState *w, const struct vring_desc *table,
         uint16_t flags;
         DpWalk r;
 
-        vr->rings->run_descs++;
         if (seen > size) {
             dp_vring_error(vr, "descriptor chain at %u loops or is longer "
                            "than its table (%u)", w->head, size);
             return DP_WALK_BROKEN;
         }
+        vr->rings->run_descs++;
         d = table ? table[i]
                   : *(struct vring_desc *)dp_ring_at(vr, DP_RING_DESC,
                                                      vr->desc,
@@ -649,6 +649,9 @@ static void *dp_map_ring(DpRings *rg, const DpMemTable *mt,
     uint64_t avail;
 
     *pages = NULL;
+    if (addr + len - 1 < addr) {
+        return NULL;            /* wraps the address space */
+    }
     if (!rg->iommu_as) {
         return dp_hva_in_table(mt, addr, len) ? (void *)(uintptr_t)addr
                                               : NULL;
@@ -658,10 +661,13 @@ static void *dp_map_ring(DpRings *rg, const DpMemTable *mt,
     p->n = 0;
     for (unsigned int i = 0; i < npages; i++) {
         uint64_t iova = addr - first + (uint64_t)i * DP_RING_PAGE;
-        uint64_t g;
+        uint64_t g, g2, avail2;
 
+        /* the used ring is read too (flags, index): it needs both */
         if (!dp_iova_to_gpa(rg, iova, write, &g, &avail) ||
-            avail < DP_RING_PAGE) {
+            avail < DP_RING_PAGE ||
+            (write && (!dp_iova_to_gpa(rg, iova, false, &g2, &avail2) ||
+                       g2 != g))) {
             goto fail;
         }
         r = dp_mem_lookup(rg, mt, g, &avail);

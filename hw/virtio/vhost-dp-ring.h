@@ -192,6 +192,16 @@ static inline void dp_iotlb_flush(DpRings *rg)
     rg->iotlb_next = 0;
 }
 
+/*
+ * A start of the queue pair begins: nothing translated before it is used
+ * (invalidations are not passed on while it is stopped, and translation
+ * may have been switched on or off meanwhile).  Call before mapping.
+ */
+static inline void dp_rings_start(DpRings *rg)
+{
+    dp_iotlb_flush(rg);
+}
+
 bool dp_translate_slow(DpRings *rg, const DpMemTable *mt, uint64_t addr,
                        uint32_t len, bool write, struct iovec *iov,
                        uint64_t *gpas, unsigned int *cnt, unsigned int max);
@@ -203,8 +213,8 @@ bool dp_translate_slow(DpRings *rg, const DpMemTable *mt, uint64_t addr,
  * a vIOMMU (@write: the device writes the buffer), a guest physical
  * address otherwise.  Returns false if the buffer is not all guest RAM
  * (mapped for the access) or does not fit; *@cnt >= @max tells which.
- * Inline for the common case: no vIOMMU, one piece of the region the
- * last lookup hit.
+ * Inline for the common case: no vIOMMU, one non-empty piece of the
+ * region the last lookup hit (an empty buffer gives no piece).
  */
 static inline bool dp_translate(DpRings *rg, const DpMemTable *mt,
                                 uint64_t addr, uint32_t len, bool write,
@@ -217,7 +227,7 @@ static inline bool dp_translate(DpRings *rg, const DpMemTable *mt,
         const DpMemRegion *r = &mt->r[h];
         uint64_t off = addr - r->gpa;
 
-        if (likely(off < r->size && len <= r->size - off)) {
+        if (likely(len && off < r->size && len <= r->size - off)) {
             iov[*cnt].iov_base = r->hva + off;
             iov[*cnt].iov_len = len;
             if (gpas) {

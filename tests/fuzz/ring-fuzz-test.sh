@@ -9,7 +9,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 seconds=${FUZZ_CHECK_SECONDS:-60}
-export VDP_FUZZ_KNOWN_BUGS=${VDP_FUZZ_KNOWN_BUGS-iova-wrap,visit-count,start-stale-iotlb}
+export VDP_FUZZ_KNOWN_BUGS=${VDP_FUZZ_KNOWN_BUGS-}
 
 if ! command -v clang-16 >/dev/null; then
     echo "SKIP: fuzz: clang-16 is missing (build-aux/deps.sh fuzz)"

@@ -437,8 +437,8 @@ static void ref_map(const DpVring *vr, RingMap *rm)
         uint64_t addr = vr->addr[p], len = part_len(vr->num, p);
 
         pm->len = len;
-        if (addr % part_align[p]) {
-            return;
+        if (addr % part_align[p] || addr + len - 1 < addr) {
+            return;             /* misaligned, or wraps the address space */
         }
         if (!fz.iommu) {
             const Region *r = reg_by_hva((uint8_t *)(uintptr_t)addr, len);
@@ -456,11 +456,14 @@ static void ref_map(const DpVring *vr, RingMap *rm)
         pm->npages = DIV_ROUND_UP(pm->first_off + len, PAGE);
         CHECK(pm->npages <= MAX_SEGS, "harness: ring too large");
         for (unsigned int i = 0; i < pm->npages; i++) {
-            uint64_t iova = addr - pm->first_off + i * PAGE, g, left;
+            uint64_t iova = addr - pm->first_off + i * PAGE, g, g2, left;
             const Region *r;
 
+            /* the used ring is written and read (flags, index) */
             if (!ref_iova(iova, p == DP_RING_USED, &g, &left) ||
-                left < PAGE) {
+                left < PAGE ||
+                (p == DP_RING_USED &&
+                 (!ref_iova(iova, false, &g2, &left) || g2 != g))) {
                 return;
             }
             r = reg_by_gpa(g, &left);
@@ -576,11 +579,11 @@ static void ref_walk(int q, uint16_t head, bool write, unsigned int *cnt,
         struct vring_desc d;
         uint16_t flags;
 
-        w->visits++;
         if (seen > size) {
             w->r = DP_WALK_BROKEN;
             return;
         }
+        w->visits++;
         if (indirect) {
             d = table[i];
         } else {
@@ -923,13 +926,7 @@ static DpWalk core_walk(int q, uint16_t head, bool write, unsigned int *cnt,
                       cnt, max, len);
     core_leave(q);
 
-    /*
-     * The visit that finds a loop reads no descriptor but is counted:
-     * a 1-entry ring whose indirect table loops counts 1 + 1025
-     * (known bug "visit-count").
-     */
-    CHECK(fz.rg->run_descs - before <= vr->num + DP_MAX_INDIRECT +
-          known_bug("visit-count"),
+    CHECK(fz.rg->run_descs - before <= vr->num + DP_MAX_INDIRECT,
           "a walk visited %u descriptors, ring size %u",
           fz.rg->run_descs - before, vr->num);
     CHECK(fz.rg->run_descs - before == w.visits,
@@ -1550,8 +1547,7 @@ static void invalidate(uint64_t first, uint64_t last)
                                 : lo <= last || first <= hi;
             }
         }
-        /* known bug "iova-wrap": a part wrapping the IOVA space */
-        CHECK(hit || !want || known_bug("iova-wrap"), "vring %d: "
+        CHECK(hit || !want, "vring %d: "
               "invalidating [0x%" PRIx64 ", 0x%" PRIx64 "] misses a part "
               "of the ring", q, first, last);
         if (hit || want) {
@@ -1709,15 +1705,8 @@ static void dev_stop(void)
 
 static void dev_start(uint8_t cfg)
 {
-    /*
-     * dp_dev_start() flushes the IOTLB after mapping the rings, so they
-     * are mapped with what the last run of the previous start cached
-     * (known bug "start-stale-iotlb"; invalidations while stopped are
-     * dropped, and translation may have been switched on or off)
-     */
-    if (known_bug("start-stale-iotlb")) {
-        dp_iotlb_flush(fz.rg);
-    }
+    /* as dp_dev_start() */
+    dp_rings_start(fz.rg);
     fz.rg->event_idx = cfg & 1;
     qatomic_set(&fz.rg->log_all, !!(cfg & 2));
     fz.rg->iommu_as = fz.iommu ? &fake_iommu_as : NULL;
