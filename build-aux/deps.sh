@@ -55,8 +55,33 @@ fi
 vdp_apt_setup
 vdp_apt_update
 export DEBIAN_FRONTEND=noninteractive
+# apt-get with its output in a log: a line of progress every 20 seconds
+# and a count at the end, the log's tail if it fails
 apt_get() {
-    apt-get "${VDP_APT_OPTS[@]}" -q -y --no-install-recommends "$@"
+    local log=$VDP_APT/install.log pid rc
+
+    apt-get "${VDP_APT_OPTS[@]}" -q -y --no-install-recommends "$@" \
+        > "$log" 2>&1 &
+    pid=$!
+    while ! wait_timeout "$pid" 20; do
+        vdp_say "  ... $(grep -c '^Setting up' "$log") packages set up"
+    done
+    wait "$pid"
+    rc=$?
+    [ $rc -eq 0 ] || tail -n 30 "$log"
+    vdp_say "  $(grep -c '^Setting up' "$log") packages set up (log: $log)"
+    return $rc
+}
+
+# Has process $1 ended within $2 seconds?
+wait_timeout() {
+    local i
+
+    for ((i = 0; i < $2; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 1
+    done
+    ! kill -0 "$1" 2>/dev/null
 }
 if [ ${#missing[@]} -gt 0 ]; then
     vdp_say "installing: ${missing[*]}"
