@@ -367,7 +367,7 @@ static bool dp_report_allowed(void)
            qatomic_cmpxchg(&next, n, now + NANOSECONDS_PER_SECOND) == n;
 }
 
-void dp_vring_report(DpVring *vr, const char *msg)
+static void dp_vring_report(DpVring *vr, const char *msg)
 {
     VhostDpEngine *e = dp_vring_engine(vr);
     const char *q = vr->index == DP_RX ? "rx" : "tx";
@@ -401,6 +401,7 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriver *drv,
     e->enabled = true;
     e->hdr_len = sizeof(struct virtio_net_hdr);
     e->rings.name = e->name;
+    e->rings.report = dp_vring_report;
     qemu_mutex_init(&e->inject_lock);
     QSIMPLEQ_INIT(&e->injected);
     for (unsigned int i = 0; i < DP_NVQS; i++) {

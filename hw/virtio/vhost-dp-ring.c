@@ -243,7 +243,7 @@ void dp_vring_error(DpVring *vr, const char *fmt, ...)
     va_end(ap);
     vr->broken = true;
     vr->rings->ring_errors++;
-    dp_vring_report(vr, msg);
+    vr->rings->report(vr, msg);
 }
 
 

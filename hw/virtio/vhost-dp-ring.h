@@ -110,8 +110,12 @@ typedef struct DpIotlb {
 } DpIotlb;
 
 /* What the two vrings of a queue pair share */
+typedef struct DpVring DpVring;
+
 typedef struct DpRings {
     const char *name;               /* for reports, "vd0.0" */
+    /* a vring stopped: report @msg (the core counted it already) */
+    void (*report)(DpVring *vr, const char *msg);
 
     /* set under the BQL while stopped */
     bool event_idx;
@@ -133,7 +137,7 @@ typedef struct DpRings {
     struct vring_desc ind_copy[DP_MAX_INDIRECT];
 } DpRings;
 
-typedef struct DpVring {
+struct DpVring {
     DpRings *rings;
     unsigned int index;             /* DP_RX or DP_TX */
 
@@ -169,7 +173,7 @@ typedef struct DpVring {
     bool signalled_used_valid;
     bool polling;                   /* between poll_begin and poll_end */
     bool broken;
-} DpVring;
+};
 
 /* What dp_vring_walk() found */
 typedef enum DpWalk {
@@ -304,13 +308,5 @@ void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt);
 bool dp_vring_map(DpVring *vr);
 void dp_vring_unmap(DpVring *vr);
 bool dp_vring_invalidated(DpVring *vr, uint64_t first, uint64_t last);
-
-/*
- * What the core calls in the rest of QEMU (vhost-dp-iothread.c; the
- * unit tests and the fuzzer bring their own)
- */
-
-/* A vring stopped: report @msg (the core counted it already) */
-void dp_vring_report(DpVring *vr, const char *msg);
 
 #endif

@@ -33,8 +33,8 @@
  * A violation aborts, which libFuzzer reports as a crash.
  *
  * The core's calls into the rest of QEMU (memory_region_set_dirty(),
- * memory_region_ref()/unref(), address_space_get_iotlb_entry(),
- * dp_vring_report()) are faked here.
+ * memory_region_ref()/unref(), address_space_get_iotlb_entry()) and its
+ * owner's report callback are faked here.
  */
 
 #include "qemu/osdep.h"
@@ -158,7 +158,7 @@ typedef struct Piece {
 
 typedef struct VringModel {
     RingMap map;            /* what the core maps, when ready */
-    unsigned int reports;   /* dp_vring_report() calls in this start */
+    unsigned int reports;   /* DpRings.report calls in this start */
     uint64_t taken;         /* chains taken off the avail ring */
     uint64_t completed;     /* used elements put */
     uint16_t used_start;
@@ -314,7 +314,7 @@ void __wrap_call_rcu1(struct rcu_head *head, RCUCBFunc *func)
     func(head);
 }
 
-void dp_vring_report(DpVring *vr, const char *msg)
+static void fz_report(DpVring *vr, const char *msg)
 {
     CHECK(vr == &fz.vr[DP_RX] || vr == &fz.vr[DP_TX], "report of a vring "
           "that is not one of the queue pair");
@@ -1853,6 +1853,7 @@ static void setup(Fdp *f)
 
     fz.rg = g_new0(DpRings, 1);
     fz.rg->name = "fuzz.0";
+    fz.rg->report = fz_report;
     qatomic_rcu_set(&fz.rg->mem, mt);
     fz.vr = g_new0(DpVring, DP_NVQS);
     for (int q = 0; q < DP_NVQS; q++) {

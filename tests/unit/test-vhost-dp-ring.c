@@ -99,7 +99,7 @@ IOMMUTLBEntry address_space_get_iotlb_entry(AddressSpace *as, hwaddr addr,
     };
 }
 
-void dp_vring_report(DpVring *vr, const char *msg)
+static void fake_report(DpVring *vr, const char *msg)
 {
     fake->reports++;
     g_free(fake->last_report);
@@ -165,6 +165,7 @@ static void fake_setup(void)
         };
     }
     fake->rg.name = "test";
+    fake->rg.report = fake_report;
     fake->rg.mem = fake->mt;
     fake->vr = (DpVring) {
         .rings = &fake->rg,
