@@ -13,6 +13,9 @@
 #include "qobject/qlist.h"
 #include "hw/virtio/virtio-net.h"
 #include "standard-headers/linux/virtio_ring.h"
+#include "standard-headers/linux/virtio_pci.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "libqos/pci.h"
 #include "vhost-dp-common.h"
 
 QVirtQueue *dp_rx(QVirtioNet *net, int pair)
@@ -162,4 +165,127 @@ void dp_loopback(QTestState *qts, QVirtioNet *net,
         guest_free(alloc, rxbuf[i]);
     }
     guest_free(alloc, txbuf);
+}
+
+void *dp_before(GString *cmd_line, void *arg)
+{
+    g_string_append(cmd_line, DP_NETDEV);
+    return arg;
+}
+
+static void dp_common_cfg_writeq(QVirtioPCIDevice *dev, size_t lo,
+                                 size_t hi, uint64_t val)
+{
+    qpci_io_writel(dev->pdev, dev->bar, dev->common_cfg_offset + lo, val);
+    qpci_io_writel(dev->pdev, dev->bar, dev->common_cfg_offset + hi,
+                   val >> 32);
+}
+
+/*
+ * Reset the device and set its rings up again, as @o says (the modern
+ * PCI interface for anything but the defaults).  Queues left out are
+ * NULL in net->queues[]; a queue that is not NULL there is cleaned up.
+ */
+uint8_t dp_reinit_with(QVirtioNet *net, QGuestAllocator *alloc,
+                       const DpReinit *o)
+{
+    QVirtioPCIDevice *dev = container_of(net->vdev, QVirtioPCIDevice, vdev);
+    uint64_t features;
+
+    for (int i = 0; i < net->n_queues; i++) {
+        if (net->queues[i]) {
+            qvirtqueue_cleanup(net->vdev->bus, net->queues[i], alloc);
+        }
+        net->queues[i] = NULL;
+    }
+    qvirtio_reset(net->vdev);
+    qvirtio_set_acknowledge(net->vdev);
+    qvirtio_set_driver(net->vdev);
+    features = qvirtio_get_features(net->vdev) & ~QVIRTIO_F_BAD_FEATURE;
+    qvirtio_set_features(net->vdev, features);
+    for (int i = 0; i < net->n_queues; i++) {
+        if (!o->tx_only || i == 1) {
+            net->queues[i] = qvirtqueue_setup(net->vdev, alloc, i);
+        }
+    }
+    if (o->size0) {
+        /* smaller than the ring libqos laid out, so it still fits */
+        net->vdev->bus->queue_select(net->vdev, 0);
+        qpci_io_writew(dev->pdev, dev->bar, dev->common_cfg_offset +
+                       offsetof(struct virtio_pci_common_cfg, queue_size),
+                       o->size0);
+    }
+    if (o->shift[0] || o->shift[1] || o->shift[2]) {
+        QVirtQueue *vq = net->queues[1];
+
+        net->vdev->bus->queue_select(net->vdev, 1);
+        dp_common_cfg_writeq(dev,
+            offsetof(struct virtio_pci_common_cfg, queue_desc_lo),
+            offsetof(struct virtio_pci_common_cfg, queue_desc_hi),
+            vq->desc + o->shift[0]);
+        dp_common_cfg_writeq(dev,
+            offsetof(struct virtio_pci_common_cfg, queue_avail_lo),
+            offsetof(struct virtio_pci_common_cfg, queue_avail_hi),
+            vq->avail + o->shift[1]);
+        dp_common_cfg_writeq(dev,
+            offsetof(struct virtio_pci_common_cfg, queue_used_lo),
+            offsetof(struct virtio_pci_common_cfg, queue_used_hi),
+            vq->used + o->shift[2]);
+        /* the device takes the addresses when the queue is enabled */
+        qpci_io_writew(dev->pdev, dev->bar, dev->common_cfg_offset +
+                       offsetof(struct virtio_pci_common_cfg, queue_enable),
+                       1);
+    }
+    net->vdev->bus->set_status(net->vdev,
+                               net->vdev->bus->get_status(net->vdev) |
+                               VIRTIO_CONFIG_S_DRIVER_OK);
+    return net->vdev->bus->get_status(net->vdev);
+}
+
+/* Reset the device and set its rings up again; queue 0 gets @size0 */
+uint8_t dp_reinit(QVirtioNet *net, QGuestAllocator *alloc,
+                  uint16_t size0)
+{
+    DpReinit o = { .size0 = size0 };
+
+    return dp_reinit_with(net, alloc, &o);
+}
+
+/* Queue a frame of @len bytes (sequence @seq) on @tx, not yet available */
+uint32_t dp_tx_add(QTestState *qts, QVirtQueue *tx, uint64_t buf,
+                   size_t len, uint32_t seq)
+{
+    struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+    g_autofree uint8_t *frame = g_malloc(len);
+
+    dp_fill_frame(frame, len, seq);
+    qtest_memwrite(qts, buf, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, buf + DP_HDR_LEN, frame, len);
+    return qvirtqueue_add(qts, tx, buf, DP_HDR_LEN + len, false, false);
+}
+
+/* The next used element of @rx holds frame @seq of @len bytes */
+void dp_expect_rx(QTestState *qts, QVirtQueue *rx, uint32_t want,
+                  const uint64_t *bufs, const uint32_t *lens,
+                  size_t len, uint32_t seq)
+{
+    g_autofree uint8_t *frame = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc0(DP_HDR_LEN + len);
+    struct virtio_net_hdr_mrg_rxbuf *hdr = (void *)got;
+    size_t off = 0;
+    unsigned int n = 0;
+    uint32_t head, used_len;
+
+    dp_fill_frame(frame, len, seq);
+    while (off < DP_HDR_LEN + len) {
+        g_assert(dp_wait_used(qts, rx, &head, &used_len, DP_TIMEOUT_US));
+        g_assert_cmpuint(head, ==, want + n);
+        g_assert_cmpuint(used_len, <=, lens[n]);
+        g_assert_cmpuint(off + used_len, <=, DP_HDR_LEN + len);
+        qtest_memread(qts, bufs[n], got + off, used_len);
+        off += used_len;
+        n++;
+    }
+    g_assert_cmpuint(le16_to_cpu(hdr->num_buffers), ==, n);
+    g_assert(memcmp(got + DP_HDR_LEN, frame, len) == 0);
 }

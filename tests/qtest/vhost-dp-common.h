@@ -34,6 +34,17 @@
     " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=2," \
     "iothreads.0=dpio0,iothreads.1=dpio1 "
 
+/* How dp_reinit_with() sets the rings up again */
+typedef struct DpReinit {
+    uint16_t size0;             /* queue 0's size, if not 0 */
+    bool tx_only;               /* only queue 1, pair 0's TX */
+    uint64_t shift[3];          /* move queue 1's desc/avail/used by */
+} DpReinit;
+
+
+/* the qos before-hook of tests on DP_NETDEV */
+void *dp_before(GString *cmd_line, void *arg);
+
 QVirtQueue *dp_rx(QVirtioNet *net, int pair);
 QVirtQueue *dp_tx(QVirtioNet *net, int pair);
 bool dp_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,
@@ -48,5 +59,13 @@ void dp_fill_frame(uint8_t *f, size_t len, uint32_t seq);
 void dp_loopback(QTestState *qts, QVirtioNet *net,
                  QGuestAllocator *alloc, int pair, unsigned int n,
                  size_t len);
+uint8_t dp_reinit_with(QVirtioNet *net, QGuestAllocator *alloc,
+                       const DpReinit *o);
+uint8_t dp_reinit(QVirtioNet *net, QGuestAllocator *alloc, uint16_t size0);
+uint32_t dp_tx_add(QTestState *qts, QVirtQueue *tx, uint64_t buf,
+                   size_t len, uint32_t seq);
+void dp_expect_rx(QTestState *qts, QVirtQueue *rx, uint32_t want,
+                  const uint64_t *bufs, const uint32_t *lens,
+                  size_t len, uint32_t seq);
 
 #endif
