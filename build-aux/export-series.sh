@@ -210,20 +210,33 @@ fi
 vdp_say "checkpatch: no errors in $am_count patches"
 
 $build_each || exit 0
+cc_flags=()
+if [ -x /usr/lib/ccache/gcc ]; then
+    cc_flags=(--cc=/usr/lib/ccache/gcc --cxx=/usr/lib/ccache/g++)
+fi
 for c in $(git -C "$work/am" rev-list --reverse base..HEAD); do
     git -C "$work/am" checkout -q "$c"
     vdp_say "building $(git -C "$work/am" log -1 --format=%s)"
     rm -rf "$work/build-each"
     mkdir -p "$work/build-each"
+    opts=()
+    grep -q "'vhost_dp'" "$work/am/meson_options.txt" &&
+        opts+=(--enable-vhost-dp)
+    grep -q "'vhost_dp_dpdk'" "$work/am/meson_options.txt" &&
+        opts+=(--enable-vhost-dp-dpdk)
+    # the QEMU binary and every test binary of the series at this commit
     (cd "$work/build-each" &&
-     "$work/am/configure" --python=/usr/bin/python3 \
+     "$work/am/configure" --python=/usr/bin/python3 "${cc_flags[@]}" \
         --target-list=x86_64-softmmu --without-default-features \
         --enable-tcg --enable-vhost-net --enable-vhost-user --enable-slirp \
         --enable-linux-io-uring --disable-docs --disable-tools \
         --disable-download --disable-install-blobs --enable-werror \
-        $(grep -q vhost_dp "$work/am/meson_options.txt" &&
-          echo --enable-vhost-dp) > configure.log 2>&1 &&
-     ninja qemu-system-x86_64 > build.log 2>&1) ||
+        "${opts[@]}" > configure.log 2>&1 &&
+     targets=$(ninja -t targets all |
+               sed -n 's|^\(tests/[a-z]*/[a-z-]*vhost-dp[a-z-]*\): .*|\1|p' |
+               sort -u) &&
+     ninja qemu-system-x86_64 $targets > build.log 2>&1 &&
+     echo "$targets" | sed '/^$/d; s/^/vhost-dp:   built /') ||
         vdp_die "commit $c does not build (see $work/build-each)"
 done
 vdp_say "every commit builds"
