@@ -54,6 +54,7 @@ typedef struct LbQueue {
     uint32_t prod;      /* next slot tx_burst fills */
     uint32_t taken;     /* next slot rx_burst hands out */
     uint32_t cons;      /* next slot rx_release frees */
+    bool pushed_back;   /* tx_burst took less than offered */
     struct iovec src_iov;   /* mode=source: the generated frame */
 } LbQueue;
 
@@ -71,7 +72,9 @@ static unsigned int lb_tx_burst(VhostDpDriverQueue *dq,
         LbSlot *s;
 
         if (q->prod - q->cons == LB_SLOTS) {
-            break;          /* back-pressure until the guest receives */
+            /* back-pressure until the guest receives */
+            q->pushed_back = true;
+            break;
         }
         s = &q->slot[q->prod % LB_SLOTS];
         if (p->len > LB_SLOT_SIZE) {
@@ -132,6 +135,11 @@ static void lb_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
     if (q->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
         q->cons += n;
         assert(q->taken - q->cons <= LB_SLOTS);
+        if (n && q->pushed_back) {
+            /* room again: the engine waits for this to send more */
+            q->pushed_back = false;
+            vhost_dp_queue_wake(dq);
+        }
     }
 }
 
