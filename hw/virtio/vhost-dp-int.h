@@ -86,6 +86,8 @@ struct VhostDpEngine {
     bool fd_read_armed;
     bool fd_write_armed;
     bool tx_stalled;                /* the driver pushed back */
+    bool rx_starved;                /* waiting for guest RX buffers */
+    uint16_t rx_seen;               /* ...past this avail index */
     QEMUBH *bh;
     VhostDpEngineStats st;          /* published after each run */
     VhostDpEngineStats pub;         /* [atomic] what readers see */

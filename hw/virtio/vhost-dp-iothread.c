@@ -41,16 +41,21 @@ static inline VhostDpEngine *dp_vring_engine(DpVring *vr)
  */
 
 static void dp_driver_rx_ready(void *opaque);
-
 static void dp_driver_tx_ready(void *opaque);
+static bool dp_fd_poll(void *opaque);
+static void dp_fd_poll_ready(void *opaque);
 
 /*
  * Listen to the driver's fd for reading and writing, or not.  While the
  * guest has no receive buffers the fd is not read: it would stay
- * readable and spin.
+ * readable and spin.  A driver that can tell without a system call
+ * whether frames wait (rx_poll) gets a poll handler too: aio-posix polls
+ * an AioContext only while every handler in it can be polled.
  */
 static void dp_fd_arm(VhostDpEngine *e, bool read, bool write)
 {
+    bool poll = (read || write) && e->dq->ops->rx_poll;
+
     if (e->dq->fd < 0 ||
         (e->fd_read_armed == read && e->fd_write_armed == write)) {
         return;
@@ -58,7 +63,9 @@ static void dp_fd_arm(VhostDpEngine *e, bool read, bool write)
     e->fd_read_armed = read;
     e->fd_write_armed = write;
     aio_set_fd_handler(e->ctx, e->dq->fd, read ? dp_driver_rx_ready : NULL,
-                       write ? dp_driver_tx_ready : NULL, NULL, NULL, e);
+                       write ? dp_driver_tx_ready : NULL,
+                       poll ? dp_fd_poll : NULL,
+                       poll ? dp_fd_poll_ready : NULL, e);
 }
 
 static void dp_publish_stats(VhostDpEngine *e)
@@ -106,6 +113,7 @@ static void dp_run(VhostDpEngine *e)
     if (!qatomic_read(&e->enabled)) {
         /* a level-triggered driver fd would spin: enabling runs us again */
         dp_fd_arm(e, false, false);
+        dp_publish_stats(e);
         return;
     }
     if (unlikely(qatomic_read(&e->inject_pending))) {
@@ -131,6 +139,10 @@ static void dp_run(VhostDpEngine *e)
                                  &tx_stall);
         }
         if (dp_vring_live(rx) && !rx_starved) {
+            if (!rx->polling) {
+                /* kicks only when the guest's buffers run out */
+                dp_vring_notify_off(rx);
+            }
             moved += dp_rx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts, &bytes,
                                  &rx_starved);
         }
@@ -153,6 +165,7 @@ static void dp_run(VhostDpEngine *e)
      * reading more.  Driver back-pressure: wait for the driver's fd.
      */
     rx_starved |= !dp_vring_live(rx);
+    e->rx_starved = rx_starved;
     dp_fd_arm(e, !rx_starved || (tx_stall && !e->dq->tx_wait_writable),
               tx_stall && e->dq->tx_wait_writable);
     if (!within || (!rx_starved && (e->rx_count ||
@@ -189,31 +202,68 @@ static void dp_kick(EventNotifier *n)
 }
 
 /*
- * Only work that can progress counts: none while the queue pair is
- * disabled or the driver pushes back (it wakes the engine when it takes
- * packets again), else polling would spin at full CPU.
+ * Polling: the handlers of both kick notifiers and of the driver's fd ask
+ * whether the queue pair has work that can progress.  Only such work
+ * counts: none while the queue pair is disabled, none on TX while the
+ * driver pushes back (it wakes the engine when it takes packets again),
+ * none on RX while the guest has no buffers for the frames waiting, and
+ * a driver without rx_poll() is not asked (its fd says it).  Else
+ * polling would spin at full CPU.
  */
-static bool dp_tx_poll(void *opaque)
+static bool dp_pair_has_work(VhostDpEngine *e)
 {
-    DpVring *vr = container_of(opaque, DpVring, kick);
-    VhostDpEngine *e = dp_vring_engine(vr);
+    DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
 
-    if (!e->running || !qatomic_read(&e->enabled) || e->tx_stalled) {
+    if (!e->running || !qatomic_read(&e->enabled)) {
         return false;
     }
     /* a ring to translate again: dp_run() does it, not this */
-    return vr->remap || dp_vring_has_work(vr);
+    if (tx->remap || rx->remap) {
+        return true;
+    }
+    if (!e->tx_stalled && dp_vring_has_work(tx)) {
+        return true;
+    }
+    if (!dp_vring_live(rx)) {
+        return false;
+    }
+    if (e->rx_starved) {
+        return dp_avail_idx(rx) != e->rx_seen;
+    }
+    return e->rx_count || (e->dq->ops->rx_poll &&
+                           (e->dq->fd < 0 || e->fd_read_armed) &&
+                           e->dq->ops->rx_poll(e->dq));
 }
 
-static void dp_tx_poll_ready(EventNotifier *n)
+static void dp_poll_ready(VhostDpEngine *e)
 {
-    VhostDpEngine *e = dp_vring_engine(container_of(n, DpVring, kick));
-
     e->st.poll_hits++;
     dp_run(e);
 }
 
-static void dp_tx_poll_begin(EventNotifier *n)
+static bool dp_kick_poll(void *opaque)
+{
+    return dp_pair_has_work(dp_vring_engine(container_of(opaque, DpVring,
+                                                         kick)));
+}
+
+static void dp_kick_poll_ready(EventNotifier *n)
+{
+    dp_poll_ready(dp_vring_engine(container_of(n, DpVring, kick)));
+}
+
+static bool dp_fd_poll(void *opaque)
+{
+    return dp_pair_has_work(opaque);
+}
+
+static void dp_fd_poll_ready(void *opaque)
+{
+    dp_poll_ready(opaque);
+}
+
+/* While the IOThread polls a ring, the guest need not kick it */
+static void dp_kick_poll_begin(EventNotifier *n)
 {
     DpVring *vr = container_of(n, DpVring, kick);
 
@@ -223,17 +273,23 @@ static void dp_tx_poll_begin(EventNotifier *n)
     }
 }
 
-static void dp_tx_poll_end(EventNotifier *n)
+static void dp_kick_poll_end(EventNotifier *n)
 {
     DpVring *vr = container_of(n, DpVring, kick);
+    VhostDpEngine *e = dp_vring_engine(vr);
 
     if (!vr->polling) {
         return;
     }
     vr->polling = false;
-    if (dp_vring_engine(vr)->running && dp_vring_live(vr) && !vr->remap) {
-        /* the caller polls once more after this */
+    if (!e->running || !dp_vring_live(vr) || vr->remap) {
+        return;
+    }
+    /* the caller polls once more after this */
+    if (vr->index == DP_TX) {
         dp_vring_notify_on(vr, vr->last_avail);
+    } else if (e->rx_starved) {
+        dp_vring_notify_on(vr, e->rx_seen);
     }
 }
 
@@ -250,21 +306,21 @@ static void dp_driver_tx_ready(void *opaque)
 static void dp_attach_bh(void *opaque)
 {
     VhostDpEngine *e = opaque;
-    DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
 
     e->running = true;
     e->tx_stalled = false;
-    if (tx->ready) {
-        aio_set_event_notifier(e->ctx, &tx->kick, dp_kick, dp_tx_poll,
-                               dp_tx_poll_ready);
-        aio_set_event_notifier_poll(e->ctx, &tx->kick, dp_tx_poll_begin,
-                                    dp_tx_poll_end);
-    }
-    if (rx->ready) {
-        aio_set_event_notifier(e->ctx, &rx->kick, dp_kick, NULL, NULL);
+    e->rx_starved = false;
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        if (e->vr[i].ready) {
+            aio_set_event_notifier(e->ctx, &e->vr[i].kick, dp_kick,
+                                   dp_kick_poll, dp_kick_poll_ready);
+            aio_set_event_notifier_poll(e->ctx, &e->vr[i].kick,
+                                        dp_kick_poll_begin,
+                                        dp_kick_poll_end);
+        }
     }
     /* without an RX ring, frames stay with the driver */
-    dp_fd_arm(e, rx->ready, false);
+    dp_fd_arm(e, e->vr[DP_RX].ready, false);
     /* the guest may have queued work before we listened */
     qemu_bh_schedule(e->bh);
 }
@@ -286,6 +342,7 @@ static void dp_detach_bh(void *opaque)
     dp_rx_release(e, e->rx_count);
     e->running = false;
     e->vr[DP_TX].polling = false;
+    e->vr[DP_RX].polling = false;
     dp_publish_stats(e);
 }
 

@@ -407,6 +407,7 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
              * meanwhile, the run goes on in a new burst; never retry
              * with the same buffers.
              */
+            e->rx_seen = avail_idx;
             if (!dp_vring_notify_on(vr, avail_idx)) {
                 *starved = true;
                 e->st.rx_no_buffers++;

@@ -301,10 +301,15 @@ void dp_vring_notify_off(DpVring *vr)
  * avail index the device has looked at (as vhost-kernel does: the last
  * entry taken when the ring ran empty, the avail index when what it
  * holds was not enough).  Returns true if the avail index has already
- * moved past @seen.
+ * moved past @seen.  While the owner polls @vr (DpVring.polling), only
+ * the check is made.
  */
 bool dp_vring_notify_on(DpVring *vr, uint16_t seen)
 {
+    if (vr->polling) {
+        /* the owner's poll handler watches the avail index instead */
+        return !vr->broken && dp_avail_idx(vr) != seen;
+    }
     if (vr->rings->event_idx) {
         dp_used_set16(vr, offsetof(struct vring_used, ring) +
                       vr->num * sizeof(struct vring_used_elem), seen);

@@ -171,7 +171,7 @@ struct DpVring {
     uint16_t used_idx;
     uint16_t signalled_used;
     bool signalled_used_valid;
-    bool polling;                   /* between poll_begin and poll_end */
+    bool polling;                   /* the owner polls: no kicks */
     bool broken;
 };
 

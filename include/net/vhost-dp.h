@@ -162,9 +162,12 @@ typedef struct VhostDpFastOps {
     /**
      * @rx_poll: would rx_burst return frames? (optional)
      *
-     * A cheap, syscall-free check.  For a queue without a readiness fd
-     * (VhostDpDriverQueue.fd == -1) the engine calls it after each run
-     * and runs again while it says yes.
+     * A cheap, syscall-free check; a false "yes" costs one run.  For a
+     * queue without a readiness fd (VhostDpDriverQueue.fd == -1) the
+     * engine calls it after each run and runs again while it says yes.
+     * The engine's IOThread polls (its poll-max-ns) only while every
+     * handler in it can be polled: a queue with an fd but no rx_poll
+     * turns polling off for its IOThread.
      */
     bool (*rx_poll)(VhostDpDriverQueue *dq);
 } VhostDpFastOps;

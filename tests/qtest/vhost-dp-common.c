@@ -173,6 +173,20 @@ void *dp_before(GString *cmd_line, void *arg)
     return arg;
 }
 
+void *dp_before_poll(GString *cmd_line, void *arg)
+{
+    const char *ns = arg;
+
+    g_string_append_printf(cmd_line,
+                           " -object iothread,id=dpio0,poll-max-ns=%s"
+                           " -object iothread,id=dpio1,poll-max-ns=%s"
+                           " -object vhost-dp-loopback,id=dpdrv0"
+                           " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=2,"
+                           "iothreads.0=dpio0,iothreads.1=dpio1"
+                           " -name vdp-poll-%s ", ns, ns, ns);
+    return arg;
+}
+
 static void dp_common_cfg_writeq(QVirtioPCIDevice *dev, size_t lo,
                                  size_t hi, uint64_t val)
 {

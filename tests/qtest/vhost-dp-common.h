@@ -44,6 +44,8 @@ typedef struct DpReinit {
 
 /* the qos before-hook of tests on DP_NETDEV */
 void *dp_before(GString *cmd_line, void *arg);
+/* DP_NETDEV in a QEMU of its own, IOThreads with poll-max-ns=@arg */
+void *dp_before_poll(GString *cmd_line, void *arg);
 
 QVirtQueue *dp_rx(QVirtioNet *net, int pair);
 QVirtQueue *dp_tx(QVirtioNet *net, int pair);

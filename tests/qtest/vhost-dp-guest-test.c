@@ -543,6 +543,85 @@ static void test_tx_backpressure(void *obj, void *data,
     dp_expect_rx(qts, rx, rxhead[1], &rxbuf[1], lens, 64, 1001);
 }
 
+/*
+ * Polling reports only work that can progress.  With poll-max-ns at
+ * 200 ms the IOThreads poll, but while the driver pushes back and the
+ * guest has no receive buffers for the frames the driver holds, and
+ * while a queue pair is disabled with a chain in its TX ring, there is
+ * nothing to do: the poll hits must stop growing (a poll handler that
+ * said yes there would spin at full CPU).  Then the guest gives
+ * buffers and enables the pair, and everything waiting moves.
+ */
+static void test_poll_no_spin(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    QVirtQueue *tx1 = dp_tx(net, 1);
+    enum { HELD = 256, RXN = 4 };
+    uint64_t txbuf = guest_alloc(alloc, DP_HDR_LEN + 64);
+    uint64_t txbuf1 = guest_alloc(alloc, DP_HDR_LEN + 64);
+    uint64_t rxbuf[RXN], hits0, hits1, stalls;
+    uint32_t head, rxhead[RXN], lens[1] = { DP_BUF_LEN };
+    gint64 end;
+
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    /* pair 0: the driver holds HELD frames, the next one stalls */
+    for (uint32_t i = 0; i <= HELD; i++) {
+        if (i == HELD) {
+            stalls = dp_stat(qts, 0, "tx-stalls");
+        }
+        qvirtqueue_reset_pool(tx);
+        head = dp_tx_add(qts, tx, txbuf, 64, i);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+        if (i < HELD) {
+            g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+        }
+    }
+    end = g_get_monotonic_time() + DP_TIMEOUT_US;
+    while (dp_stat(qts, 0, "tx-stalls") == stalls) {
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(1000);
+    }
+
+    /* pair 1 polls, then the guest disables it with a chain queued */
+    dp_loopback(qts, net, alloc, 1, 4, 64);
+    dp_set_queue_pairs(qts, net, alloc, 1);
+    qvirtqueue_reset_pool(tx1);
+    head = dp_tx_add(qts, tx1, txbuf1, 64, 0);
+    qvirtqueue_kick(qts, net->vdev, tx1, head);
+
+    hits0 = dp_stat(qts, 0, "poll-hits");
+    hits1 = dp_stat(qts, 1, "poll-hits");
+    g_usleep(5 * DP_QUIET_US);
+    g_test_message("poll hits while stalled: pair 0 %" PRIu64 ", pair 1 %"
+                   PRIu64, dp_stat(qts, 0, "poll-hits") - hits0,
+                   dp_stat(qts, 1, "poll-hits") - hits1);
+    g_assert_cmpuint(dp_stat(qts, 0, "poll-hits") - hits0, <=, 1);
+    g_assert_cmpuint(dp_stat(qts, 1, "poll-hits"), ==, hits1);
+
+    /* buffers for the first frames held: they and the stalled one move */
+    for (int i = 0; i < RXN; i++) {
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    for (int i = 0; i < RXN; i++) {
+        dp_expect_rx(qts, rx, rxhead[i], &rxbuf[i], lens, 64, i);
+    }
+    g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+    /* enabling pair 1 serves the chain it had */
+    dp_set_queue_pairs(qts, net, alloc, 2);
+    g_assert(dp_wait_used(qts, tx1, &head, NULL, DP_TIMEOUT_US));
+
+    for (int i = 0; i < RXN; i++) {
+        guest_free(alloc, rxbuf[i]);
+    }
+    guest_free(alloc, txbuf);
+    guest_free(alloc, txbuf1);
+}
+
 static void register_vhost_dp_guest_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -586,6 +665,10 @@ static void register_vhost_dp_guest_test(void)
     opts.arg = (gpointer)"backpressure";
     qos_add_test("vhost-dp/tx-backpressure", "virtio-net",
                  test_tx_backpressure, &opts);
+    opts.before = dp_before_poll;
+    opts.arg = (gpointer)"200000000";
+    qos_add_test("vhost-dp/poll/no-spin", "virtio-net", test_poll_no_spin,
+                 &opts);
 }
 
 libqos_init(register_vhost_dp_guest_test);

@@ -634,6 +634,60 @@ static void test_churn_mq(void *obj, void *data, QGuestAllocator *alloc)
     dp_loopback(qts, net, alloc, 1, 2, 300);
 }
 
+/*
+ * Adaptive polling: once the IOThread polls, the engine watches the TX
+ * ring and the guest need not kick.  The test kicks only when the device
+ * asks (qvirtqueue_kick() reads the used flags and the avail event, as a
+ * guest driver does), sends one frame at a time, and counts the kicks
+ * the engine took and the work its poll handlers found.  @data is the
+ * IOThreads' poll-max-ns: with "0" every frame needs a kick.
+ */
+static void test_poll(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    bool polling = strcmp(data, "0") != 0;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    enum { WARM = 32, N = 64 };
+    uint64_t txbuf = guest_alloc(alloc, DP_HDR_LEN + 64);
+    uint64_t rxbuf[WARM + N], kicks = 0, hits = 0;
+    uint32_t rxhead[WARM + N], head, lens[1] = { DP_BUF_LEN };
+
+    for (int i = 0; i < WARM + N; i++) {
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    for (int i = 0; i < WARM + N; i++) {
+        if (i == WARM) {
+            /* the polling time has grown from its first 4 us by now */
+            kicks = dp_stat(qts, 0, "kicks");
+            hits = dp_stat(qts, 0, "poll-hits");
+        }
+        qvirtqueue_reset_pool(tx);
+        head = dp_tx_add(qts, tx, txbuf, 64, i);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+        g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+        dp_expect_rx(qts, rx, rxhead[i], &rxbuf[i], lens, 64, i);
+    }
+    kicks = dp_stat(qts, 0, "kicks") - kicks;
+    hits = dp_stat(qts, 0, "poll-hits") - hits;
+    g_test_message("poll-max-ns=%s: %u frames, %" PRIu64 " kicks, %" PRIu64
+                   " poll hits", (const char *)data, N, kicks, hits);
+    if (polling) {
+        g_assert_cmpuint(kicks * 4, <, N);
+        g_assert_cmpuint(hits, >=, N - kicks);
+    } else {
+        g_assert_cmpuint(kicks, >=, N);
+        g_assert_cmpuint(hits, ==, 0);
+    }
+    for (int i = 0; i < WARM + N; i++) {
+        guest_free(alloc, rxbuf[i]);
+    }
+    guest_free(alloc, txbuf);
+}
+
 static void register_vhost_dp_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -656,6 +710,12 @@ static void register_vhost_dp_test(void)
                  &opts);
     qos_add_test("vhost-dp/churn/multiqueue", "virtio-net", test_churn_mq,
                  &opts);
+    opts.before = dp_before_poll;
+    opts.arg = (gpointer)"50000000";
+    qos_add_test("vhost-dp/poll/on", "virtio-net", test_poll, &opts);
+    opts.arg = (gpointer)"0";
+    qos_add_test("vhost-dp/poll/off", "virtio-net", test_poll, &opts);
+    opts.arg = NULL;
     opts.before = dp_before_migrate;
     qos_add_test("vhost-dp/migrate", "virtio-net", test_migrate, &opts);
 }

@@ -437,6 +437,19 @@ static void test_notify(void)
     g_assert(!dp_vring_notify_on(&fake->vr, 2));
     g_assert_cmpuint(le16_to_cpu(*avail_event), ==, 2);
     g_assert(dp_vring_notify_on(&fake->vr, 1));
+
+    /* while the owner polls, only the check: no write the guest sees */
+    fake->vr.polling = true;
+    g_array_set_size(fake->dirty, 0);
+    publish(2);
+    g_assert(dp_vring_notify_on(&fake->vr, 2));
+    g_assert(!dp_vring_notify_on(&fake->vr, 3));
+    g_assert_cmpuint(le16_to_cpu(*avail_event), ==, 1);
+    fake->rg.event_idx = false;
+    dp_vring_notify_off(&fake->vr);
+    g_assert(!dp_vring_notify_on(&fake->vr, 3));
+    g_assert(le16_to_cpu(*flags) & VRING_USED_F_NO_NOTIFY);
+    g_assert_cmpuint(fake->dirty->len, ==, 1);
     fake_teardown();
 }
 
