@@ -171,10 +171,19 @@ static void xq_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
     }
 }
 
+/* Frames on the RX ring past those handed out: read without a syscall */
+static bool xq_rx_poll(VhostDpDriverQueue *dq)
+{
+    XdpQueue *q = container_of(dq, XdpQueue, dq);
+
+    return xsk_cons_nb_avail(&q->rx, 1) > 0;
+}
+
 static const VhostDpFastOps xq_fast_ops = {
     .tx_burst = xq_tx_burst,
     .rx_burst = xq_rx_burst,
     .rx_release = xq_rx_release,
+    .rx_poll = xq_rx_poll,
 };
 
 /*

@@ -232,10 +232,19 @@ static void dptap_uring_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
     dptap_uring_submit(q);
 }
 
+/* Frames read, or completions to reap: no system call needed to know */
+static bool dptap_uring_rx_poll(VhostDpDriverQueue *dq)
+{
+    TapQueue *q = container_of(dq, TapQueue, dq);
+
+    return q->handed < q->ready_count || io_uring_cq_ready(&q->ring);
+}
+
 static const VhostDpFastOps dptap_uring_ops = {
     .tx_burst = dptap_uring_tx_burst,
     .rx_burst = dptap_uring_rx_burst,
     .rx_release = dptap_uring_rx_release,
+    .rx_poll = dptap_uring_rx_poll,
 };
 
 /*
