@@ -91,6 +91,7 @@ typedef struct Vq {
     uint64_t buf_gpa;               /* buffers: desc i uses buf + i * bsz */
     uint32_t bsz;
     uint64_t done, bytes, errors, checked;
+    uint64_t kicks;                 /* notifications sent */
     uint32_t seq;                   /* TX: next sequence number */
     uint32_t rx_seq;                /* RX: next expected (loopback) */
 } Vq;
@@ -312,6 +313,7 @@ static void vq_publish(Vq *q, uint16_t old)
     }
     if (kick) {
         outw(IO_BAR + VP_QUEUE_NOTIFY, q->idx);
+        q->kicks++;
     }
 }
 
@@ -795,6 +797,7 @@ int main(int argc, char **argv)
     int n0, n1, c;
     double start, end, elapsed;
     uint64_t tx = 0, rx = 0, txb = 0, rxb = 0, errors = 0, checked = 0;
+    uint64_t txk = 0, rxk = 0;
     long hz = sysconf(_SC_CLK_TCK);
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -915,8 +918,8 @@ int main(int argc, char **argv)
             /* the measurement starts */
             n0 = read_threads(t0, 64);
             for (unsigned int i = 0; i < cfg.queues; i++) {
-                txq[i].done = txq[i].bytes = 0;
-                rxq[i].done = rxq[i].bytes = 0;
+                txq[i].done = txq[i].bytes = txq[i].kicks = 0;
+                rxq[i].done = rxq[i].bytes = rxq[i].kicks = 0;
             }
             start = now();
         }
@@ -936,12 +939,17 @@ int main(int argc, char **argv)
         rxb += rxq[i].bytes;
         errors += rxq[i].errors;
         checked += rxq[i].checked;
+        txk += txq[i].kicks;
+        rxk += rxq[i].kicks;
     }
     printf("mode=%s size=%u tso=%d queues=%u seconds=%.2f tx_pps=%.0f "
            "rx_pps=%.0f tx_gbps=%.3f rx_gbps=%.3f checked=%" PRIu64
            " errors=%" PRIu64, cfg.mode, cfg.size, cfg.tso, cfg.queues,
            elapsed, tx / elapsed, rx / elapsed, txb * 8 / elapsed / 1e9,
            rxb * 8 / elapsed / 1e9, checked, errors);
+    /* notifications the device asked for, per 1,000 frames moved */
+    printf(" tx_kicks_per_k=%.3f rx_kicks_per_k=%.3f",
+           tx ? txk * 1000.0 / tx : 0.0, rx ? rxk * 1000.0 / rx : 0.0);
     /* CPU seconds per second of each QEMU thread that used any */
     for (int i = 0; i < n1; i++) {
         unsigned long long before = 0;
