@@ -213,30 +213,42 @@ $build_each || exit 0
 cc_flags=()
 if [ -x /usr/lib/ccache/gcc ]; then
     cc_flags=(--cc=/usr/lib/ccache/gcc --cxx=/usr/lib/ccache/g++)
+    export CCACHE_DIR=${CCACHE_DIR:-$VDP_CACHE/ccache}
 fi
+# One build directory for the whole walk: configured again only where a
+# commit adds a build option the walk turns on, else built incrementally
+# (meson notices the meson.build files a commit changes).
+bdir=$work/build-each
+configured=none
+rm -rf "$bdir"
 for c in $(git -C "$work/am" rev-list --reverse base..HEAD); do
     git -C "$work/am" checkout -q "$c"
     vdp_say "building $(git -C "$work/am" log -1 --format=%s)"
-    rm -rf "$work/build-each"
-    mkdir -p "$work/build-each"
     opts=()
     grep -q "'vhost_dp'" "$work/am/meson_options.txt" &&
         opts+=(--enable-vhost-dp)
     grep -q "'vhost_dp_dpdk'" "$work/am/meson_options.txt" &&
         opts+=(--enable-vhost-dp-dpdk)
+    if [ "${opts[*]:-}" != "$configured" ]; then
+        rm -rf "$bdir"
+        mkdir -p "$bdir"
+        (cd "$bdir" &&
+         "$work/am/configure" --python=/usr/bin/python3 "${cc_flags[@]}" \
+            --target-list=x86_64-softmmu --without-default-features \
+            --enable-tcg --enable-vhost-net --enable-vhost-user \
+            --enable-slirp --enable-linux-io-uring --disable-docs \
+            --disable-tools --disable-download --disable-install-blobs \
+            --enable-werror "${opts[@]}" > configure.log 2>&1) ||
+            vdp_die "commit $c does not configure (see $bdir/configure.log)"
+        configured=${opts[*]:-}
+    fi
     # the QEMU binary and every test binary of the series at this commit
-    (cd "$work/build-each" &&
-     "$work/am/configure" --python=/usr/bin/python3 "${cc_flags[@]}" \
-        --target-list=x86_64-softmmu --without-default-features \
-        --enable-tcg --enable-vhost-net --enable-vhost-user --enable-slirp \
-        --enable-linux-io-uring --disable-docs --disable-tools \
-        --disable-download --disable-install-blobs --enable-werror \
-        "${opts[@]}" > configure.log 2>&1 &&
+    (cd "$bdir" &&
      targets=$(ninja -t targets all |
                sed -n 's|^\(tests/[a-z]*/[a-z-]*vhost-dp[a-z-]*\): .*|\1|p' |
                sort -u) &&
      ninja qemu-system-x86_64 $targets > build.log 2>&1 &&
      echo "$targets" | sed '/^$/d; s/^/vhost-dp:   built /') ||
-        vdp_die "commit $c does not build (see $work/build-each)"
+        vdp_die "commit $c does not build (see $bdir/build.log)"
 done
 vdp_say "every commit builds"
