@@ -59,7 +59,6 @@ typedef struct XdpQueue {
 
     struct iovec rx_iov[VHOST_DP_BURST];
     unsigned int rx_peeked;
-    uint64_t tx_dropped;
 } XdpQueue;
 
 struct VhostDpAfXdp {
@@ -77,10 +76,29 @@ struct VhostDpAfXdp {
     XdpQueue *q[XQ_MAX_QUEUES];
 };
 
+/*
+ * Make the kernel send what is on the TX ring.  In copy (skb) mode a
+ * sendto() sends at most a small budget of frames (32 in Linux 6.1, then
+ * it fails with EAGAIN), and the rest waited for the next burst: the
+ * last frames of a burst were completed to the guest and never sent.
+ * Go on while the kernel takes descriptors, until it has taken them all;
+ * if it takes none (the device is busy), the next burst tries again.
+ * That is a system call per 32 frames.
+ */
 static void xq_kick_tx(XdpQueue *q)
 {
-    if (xsk_ring_prod__needs_wakeup(&q->tx)) {
-        sendto(xsk_socket__fd(q->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+    uint32_t free = xsk_prod_nb_free(&q->tx, XQ_RING), before;
+
+    while (free < XQ_RING && xsk_ring_prod__needs_wakeup(&q->tx)) {
+        if (sendto(xsk_socket__fd(q->xsk), NULL, 0, MSG_DONTWAIT, NULL,
+                   0) < 0 && errno != EAGAIN && errno != EINTR) {
+            return;
+        }
+        before = free;
+        free = xsk_prod_nb_free(&q->tx, XQ_RING);
+        if (free == before) {
+            return;
+        }
     }
 }
 
@@ -112,7 +130,7 @@ static unsigned int xq_tx_burst(VhostDpDriverQueue *dq,
         uint32_t len = MIN(pkts[i].len, XQ_FRAME_SIZE);
 
         if (pkts[i].len > XQ_FRAME_SIZE) {
-            q->tx_dropped++;    /* truncated frames would be wrong: empty */
+            q->dq.tx_drops++;   /* truncated would be wrong: empty */
             len = 0;
         }
         iov_to_buf(pkts[i].iov, pkts[i].iov_cnt, 0,
