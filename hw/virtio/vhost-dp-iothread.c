@@ -78,6 +78,8 @@ static void dp_publish_stats(VhostDpEngine *e)
     for (size_t i = 0; i < sizeof(e->st) / sizeof(uint64_t); i++) {
         qatomic_set(&dst[i], src[i]);
     }
+    /* what the driver took and dropped is a drop too */
+    qatomic_set(&e->pub.tx_drops, e->st.tx_drops + e->dq->tx_drops);
 }
 
 /*

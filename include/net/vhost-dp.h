@@ -185,6 +185,9 @@ typedef struct VhostDpFastOps {
  *     the engine also waits for @fd to become readable, or writable with
  *     @tx_wait_writable.
  * @tx_wait_writable: see @fd.
+ * @tx_drops: frames tx_burst took but could not send, counted by the
+ *     driver in the engine's thread; the engine reports them in its
+ *     tx-drops.
  */
 struct VhostDpDriverQueue {
     /*< private >*/
@@ -194,6 +197,7 @@ struct VhostDpDriverQueue {
     const VhostDpFastOps *ops;
     int fd;
     bool tx_wait_writable;
+    uint64_t tx_drops;
 };
 
 /**

@@ -148,7 +148,7 @@ static void dptap_uring_reap(TapQueue *q)
         n++;
         if (ud & TAP_UD_TX) {
             if (cqe->res < 0) {
-                q->errors++;
+                q->dq.tx_drops++;
             }
             q->tx_free[q->tx_nfree++] = slot;
             continue;
@@ -264,7 +264,7 @@ static unsigned int dptap_sys_tx_burst(VhostDpDriverQueue *dq,
         ssize_t r;
 
         if (p->iov_cnt > IOV_MAX) {
-            q->errors++;        /* more pieces than writev takes: drop */
+            q->dq.tx_drops++;   /* more pieces than writev takes */
             continue;
         }
         vhost_dp_vnet_from_offload(&hdr, &p->ol);
@@ -276,7 +276,7 @@ static unsigned int dptap_sys_tx_burst(VhostDpDriverQueue *dq,
             if (errno == EAGAIN) {
                 break;          /* wait for the fd to be writable */
             }
-            q->errors++;        /* the frame is dropped */
+            q->dq.tx_drops++;   /* the frame is dropped */
         }
     }
     return i;

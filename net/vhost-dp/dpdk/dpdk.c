@@ -72,7 +72,6 @@ typedef struct DpdkQueue {
     int64_t last_rx_ns;
     int64_t backoff_ns;
     QEMUTimer backoff;
-    uint64_t tx_dropped;
 } DpdkQueue;
 
 struct VhostDpDpdk {
@@ -158,7 +157,7 @@ static unsigned int vdpdk_tx_burst(VhostDpDriverQueue *dq,
         struct rte_mbuf *m = q->tx_mbufs[k];
 
         if (pkts[i].len > room) {
-            q->tx_dropped++;        /* no multi-segment TX: drop */
+            q->dq.tx_drops++;       /* no multi-segment TX: drop */
             continue;
         }
         iov_to_buf(pkts[i].iov, pkts[i].iov_cnt, 0,
