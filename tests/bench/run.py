@@ -80,9 +80,10 @@ def parse(line):
 class Case:
     seq = 0
     def __init__(self, backend, direction, size, tso=False, queues=1,
-                 io="syscalls", qemu=None):
+                 io="syscalls", qemu=None, poll=None):
         self.qemu = qemu or os.path.join(BUILD, "qemu-system-x86_64")
         self.io = io
+        self.poll = poll          # the IOThreads' poll-max-ns, or default
         self.backend = backend
         self.dir = direction
         self.size = size
@@ -92,6 +93,7 @@ class Case:
         self.name = f"{backend} {direction} {label}" + \
                     (f" {queues}q" if queues > 1 else "") + \
                     (f" io={io}" if io != "syscalls" else "") + \
+                    (f" poll-max-ns={poll}" if poll is not None else "") + \
                     (" base" if qemu else "")
 
     def key(self):
@@ -107,7 +109,8 @@ class Case:
         if self.tso:
             args.append("--tso")
         cleanup = []
-        iothreads = " ".join(f"--object iothread,id=io{i}"
+        poll = f",poll-max-ns={self.poll}" if self.poll is not None else ""
+        iothreads = " ".join(f"--object iothread,id=io{i}{poll}"
                              for i in range(self.queues)).split()
         iolist = ",".join(f"iothreads.{i}=io{i}" for i in range(self.queues))
         try:
@@ -261,13 +264,16 @@ def cases():
     for b in ("tap", "dp-tap", "dp-lb"):
         out.append(Case(b, "tx", 64, queues=2))
     out.append(Case("dp-lb", "rx", 64, queues=2))
+    # the same without the IOThreads' polling: kicks per frame
+    for d in ("tx", "rx"):
+        out.append(Case("dp-lb", d, 64, poll=0))
     sel = os.environ.get("CASES")
     if sel:
         out = [c for c in out if re.search(sel, c.name)]
     if BASE_QEMU:
         out = [x for c in out for x in
                ([c, Case(c.backend, c.dir, c.size, c.tso, c.queues, c.io,
-                         BASE_QEMU)] if c.backend.startswith("dp-")
+                         BASE_QEMU, c.poll)] if c.backend.startswith("dp-")
                 else [c])]
     return out
 
@@ -294,7 +300,8 @@ def main():
         sys.exit("vdp-bench: the TAP cases need root")
     results = []
     print(f"{'case':<28} {'Mpps':>8} {'Gb/s':>8} {'spread':>7} "
-          f"{'x tap':>6} {'IOThread':>9} {'QEMU cpu':>9} {'Mpps/cpu-s':>11}")
+          f"{'x tap':>6} {'IOThread':>9} {'QEMU cpu':>9} {'Mpps/cpu-s':>11}"
+          f" {'kicks/k':>8} {'main cpu':>9}")
     base = {}
     for c in cases():
         runs = []
@@ -314,6 +321,13 @@ def main():
               for r in runs]
         allcpu = [sum(v for k, v in r.items() if k.startswith("cpu["))
                   for r in runs]
+        # notifications per 1,000 frames (both directions in loopback)
+        kicks = [r.get("tx_kicks_per_k", 0) + r.get("rx_kicks_per_k", 0)
+                 if c.dir == "both" else r.get(f"{d}_kicks_per_k", 0)
+                 for r in runs]
+        # QEMU's main thread (named after the program)
+        main = [sum(v for k, v in r.items() if k.startswith("cpu[qemu-"))
+                for r in runs]
         med = statistics.median(pps)
         spread = (max(pps) - min(pps)) / med * 100 if med else 0
         iocpu = statistics.median(io)
@@ -325,7 +339,8 @@ def main():
         qeff = med / qcpu / 1e6 if qcpu else float("nan")
         print(f"{c.name:<28} {med / 1e6:8.3f} {statistics.median(gbps):8.2f}"
               f" {spread:6.1f}% {ratio:6.2f} {iocpu:9.2f} {qcpu:9.2f}"
-              f" {qeff:11.2f}", flush=True)
+              f" {qeff:11.2f} {statistics.median(kicks):8.3f}"
+              f" {statistics.median(main):9.3f}", flush=True)
         results.append(dict(case=c.name, backend=c.backend, dir=c.dir,
                             size="tso64k" if c.tso else c.size,
                             queues=c.queues, mpps=med / 1e6,
@@ -333,6 +348,8 @@ def main():
                             spread_pct=spread, ratio_to_tap=ratio,
                             iothread_cpu=iocpu, pps_per_io_cpu_s=eff,
                             qemu_cpu=qcpu, mpps_per_qemu_cpu_s=qeff,
+                            kicks_per_k=statistics.median(kicks),
+                            main_cpu=statistics.median(main),
                             runs=len(runs)))
     with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(results[0].keys()))
