@@ -71,10 +71,10 @@ if [ ! -s "$state/applied/series" ]; then
     done
     for p in $(grep -v '^#' "$repo/patches/series"); do
         if ! (cd "$scratch" &&
-              patch -p1 -s -f --no-backup-if-mismatch < "$repo/patches/$p" \
+              patch -p1 -F0 -s -f --no-backup-if-mismatch < "$repo/patches/$p" \
               >/dev/null 2>&1) &&
            ! (cd "$tree" &&
-              patch -p1 -R -s -f --dry-run < "$repo/patches/$p" \
+              patch -p1 -F0 -R -s -f --dry-run < "$repo/patches/$p" \
               >/dev/null 2>&1); then
             vdp_die "patch $p does not apply to $tree; the tree is unchanged"
         fi
@@ -112,7 +112,7 @@ done
 for ((i = ${#have[@]} - 1; i >= keep; i--)); do
     p=$state/applied/${have[$i]}
     vdp_say "reverting ${have[$i]}"
-    (cd "$tree" && patch -p1 -R -s -f --no-backup-if-mismatch < "$p") ||
+    (cd "$tree" && patch -p1 -F0 -R -s -f --no-backup-if-mismatch < "$p") ||
         vdp_die "could not revert ${have[$i]} in $tree"
     rm -f "$p"
     printf '%s\n' "${have[@]:0:$i}" | sed '/^$/d' > "$state/applied/series"
@@ -120,17 +120,17 @@ done
 for ((i = keep; i < ${#want[@]}; i++)); do
     p=$repo/patches/${want[$i]}
     [ -f "$p" ] || vdp_die "patches/series names ${want[$i]}, which is missing"
-    if ! (cd "$tree" && patch -p1 -s -f --dry-run < "$p" >/dev/null 2>&1); then
-        if (cd "$tree" && patch -p1 -R -s -f --dry-run < "$p" >/dev/null 2>&1)
+    if ! (cd "$tree" && patch -p1 -F0 -s -f --dry-run < "$p" >/dev/null 2>&1); then
+        if (cd "$tree" && patch -p1 -F0 -R -s -f --dry-run < "$p" >/dev/null 2>&1)
         then
             vdp_say "${want[$i]} is already applied to $tree"
         else
-            (cd "$tree" && patch -p1 -f --dry-run < "$p") >&2 || true
+            (cd "$tree" && patch -p1 -F0 -f --dry-run < "$p") >&2 || true
             vdp_die "patch ${want[$i]} does not apply to $tree"
         fi
     else
         vdp_say "applying ${want[$i]}"
-        (cd "$tree" && patch -p1 -s -f --no-backup-if-mismatch < "$p") ||
+        (cd "$tree" && patch -p1 -F0 -s -f --no-backup-if-mismatch < "$p") ||
             vdp_die "patch ${want[$i]} failed on $tree"
     fi
     cp "$p" "$state/applied/${want[$i]}"
