@@ -243,11 +243,13 @@ for c in $(git -C "$work/am" rev-list --reverse base..HEAD); do
         configured=${opts[*]:-}
     fi
     # the QEMU binary and every test binary of the series at this commit
+    # (build.ninja first: meson regenerates it for changed meson.build)
     (cd "$bdir" &&
+     ninja build.ninja > build.log 2>&1 &&
      targets=$(ninja -t targets all |
                sed -n 's|^\(tests/[a-z]*/[a-z-]*vhost-dp[a-z-]*\): .*|\1|p' |
                sort -u) &&
-     ninja qemu-system-x86_64 $targets > build.log 2>&1 &&
+     ninja qemu-system-x86_64 $targets >> build.log 2>&1 &&
      echo "$targets" | sed '/^$/d; s/^/vhost-dp:   built /') ||
         vdp_die "commit $c does not build (see $bdir/build.log)"
 done
