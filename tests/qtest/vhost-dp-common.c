@@ -183,7 +183,8 @@ void *dp_before_poll(GString *cmd_line, void *arg)
                            " -object vhost-dp-loopback,id=dpdrv0"
                            " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=2,"
                            "iothreads.0=dpio0,iothreads.1=dpio1"
-                           " -name vdp-poll-%s ", ns, ns, ns);
+                           " -name vdp-poll-%s,debug-threads=on ", ns, ns,
+                           ns);
     return arg;
 }
 

@@ -634,6 +634,39 @@ static void test_churn_mq(void *obj, void *data, QGuestAllocator *alloc)
     dp_loopback(qts, net, alloc, 1, 2, 300);
 }
 
+/* CPU time (clock ticks) of QEMU's thread named @comm so far */
+static uint64_t dp_thread_ticks(QTestState *qts, const char *comm)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task",
+                                           (int)qtest_pid(qts));
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *tid;
+    uint64_t ticks = UINT64_MAX;
+
+    g_assert(d);
+    while ((tid = g_dir_read_name(d))) {
+        g_autofree char *cpath = g_strdup_printf("%s/%s/comm", dir, tid);
+        g_autofree char *spath = g_strdup_printf("%s/%s/stat", dir, tid);
+        g_autofree char *name = NULL, *stat = NULL;
+        unsigned long long ut, st;
+        char *p;
+
+        if (!g_file_get_contents(cpath, &name, NULL, NULL) ||
+            strcmp(g_strstrip(name), comm) ||
+            !g_file_get_contents(spath, &stat, NULL, NULL)) {
+            continue;
+        }
+        /* utime and stime: fields 14 and 15, after "(comm)" */
+        p = strrchr(stat, ')');
+        g_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+                             "%*u %*u %llu %llu", &ut, &st) == 2);
+        ticks = ut + st;
+    }
+    g_dir_close(d);
+    g_assert(ticks != UINT64_MAX);
+    return ticks;
+}
+
 /*
  * Adaptive polling: once the IOThread polls, the engine watches the TX
  * ring and the guest need not kick.  The test kicks only when the device
@@ -676,8 +709,18 @@ static void test_poll(void *obj, void *data, QGuestAllocator *alloc)
     g_test_message("poll-max-ns=%s: %u frames, %" PRIu64 " kicks, %" PRIu64
                    " poll hits", (const char *)data, N, kicks, hits);
     if (polling) {
+        uint64_t idle;
+
         g_assert_cmpuint(kicks * 4, <, N);
         g_assert_cmpuint(hits, >=, N - kicks);
+        /* with nothing to do, polling stops: the IOThread sleeps */
+        g_usleep(G_USEC_PER_SEC / 2);
+        idle = dp_thread_ticks(qts, "IO dpio0");
+        g_usleep(G_USEC_PER_SEC);
+        idle = dp_thread_ticks(qts, "IO dpio0") - idle;
+        g_test_message("idle IOThread: %" PRIu64 " of %ld ticks in 1 s",
+                       idle, sysconf(_SC_CLK_TCK));
+        g_assert_cmpuint(idle * 10, <, sysconf(_SC_CLK_TCK));
     } else {
         g_assert_cmpuint(kicks, >=, N);
         g_assert_cmpuint(hits, ==, 0);
