@@ -8,6 +8,7 @@
 #   make bench    the benchmark harness
 #   make fuzz     fuzz the ring core for FUZZ_SECONDS (default 300)
 #   make fuzz-coverage   the ring core's line coverage by the fuzz corpus
+#   make fuzz-qemu  QEMU's own fuzzer (clang build) on vhostdp, FUZZ_SECONDS
 #   make series   export the series as git format-patch files
 #
 # QEMU_SRC=/path/to/qemu uses an existing QEMU tree instead of Debian's.
@@ -26,6 +27,7 @@ export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
 
 .PHONY: all deps build build-asan guest check demo bench fuzz fuzz-coverage \
+	fuzz-qemu \
 	series series-check clean
 
 all: build
@@ -69,6 +71,10 @@ bench: build
 fuzz: build
 	@$(REPO)/build-aux/deps.sh fuzz
 	@$(REPO)/tests/fuzz/run.sh
+
+fuzz-qemu: build
+	@$(REPO)/build-aux/deps.sh fuzz
+	@$(REPO)/tests/fuzz/qemu-fuzz.sh $(or $(FUZZ_SECONDS),300)
 
 fuzz-coverage: build
 	@$(REPO)/build-aux/deps.sh fuzz
