@@ -170,6 +170,17 @@ static void *dp_before_xdp(GString *cmd_line, void *arg)
 #endif
     snprintf(h->netns, sizeof(h->netns), "vdpx%d", getpid());
     snprintf(h->ifname, sizeof(h->ifname), "vdpxb%d", getpid());
+    /*
+     * A run that aborted never freed its DpHost: remove the namespaces
+     * (and with them the veth pairs) of test processes that are gone.
+     */
+    cmd = g_strdup("for ns in $(ip netns list | sed -n "
+                   "'s/^\\(vdpx[0-9]*\\)\\( .*\\)*$/\\1/p'); do "
+                   "[ -d /proc/${ns#vdpx} ] || ip netns del $ns; done");
+    if (h->ok && system(cmd) != 0) {
+        h->ok = false;
+    }
+    g_free(cmd);
     cmd = g_strdup_printf("ip netns add %s && ip link add vdpxa%d type veth "
                           "peer name %s netns %s && "
                           "echo 1 > /proc/sys/net/ipv6/conf/vdpxa%d/"
