@@ -570,10 +570,10 @@ static uint64_t dp_sock_seen(int s)
 /*
  * AF_XDP transmit accounts for every frame it completes: a burst of 200
  * chains with one kick, and each completed chain reaches the veth peer
- * (its packet socket sees it) or is counted in tx-drops.  In skb mode the kernel sends at most a
- * few dozen frames a sendto(), so what stays on the TX ring must still
- * be sent.  Five frames are larger than a UMEM frame: the driver drops
- * them, and says so.
+ * (its packet socket sees it) or is counted in tx-drops.  In skb mode
+ * the kernel sends at most a few dozen frames a sendto(), so what stays
+ * on the TX ring must still be sent.  Five frames are larger than a UMEM
+ * frame: the driver drops them, and says so.
  */
 static void test_af_xdp_burst(void *obj, void *data, QGuestAllocator *alloc)
 {
