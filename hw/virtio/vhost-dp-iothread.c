@@ -70,16 +70,18 @@ static void dp_fd_arm(VhostDpEngine *e, bool read, bool write)
 
 static void dp_publish_stats(VhostDpEngine *e)
 {
-    uint64_t *src = (uint64_t *)&e->st;
+    VhostDpEngineStats st;
+    uint64_t *src = (uint64_t *)&st;
     uint64_t *dst = (uint64_t *)&e->pub;
 
     e->st.ring_errors = e->rings.ring_errors;
     e->st.interrupts = e->rings.interrupts;
-    for (size_t i = 0; i < sizeof(e->st) / sizeof(uint64_t); i++) {
+    st = e->st;
+    /* what the driver took and dropped is a drop too */
+    st.tx_drops += e->dq->tx_drops;
+    for (size_t i = 0; i < sizeof(st) / sizeof(uint64_t); i++) {
         qatomic_set(&dst[i], src[i]);
     }
-    /* what the driver took and dropped is a drop too */
-    qatomic_set(&e->pub.tx_drops, e->st.tx_drops + e->dq->tx_drops);
 }
 
 /*
