@@ -40,7 +40,7 @@ typedef struct DpFuzzAction {
     uint32_t len;
     uint16_t flags;
     uint16_t next;
-    uint32_t addr;      /* raw: a guest address; add: data bytes */
+    uint64_t addr;      /* raw: a guest address; add: data bytes */
 } QEMU_PACKED DpFuzzAction;
 
 /*
