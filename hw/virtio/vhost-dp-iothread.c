@@ -176,6 +176,7 @@ static void dp_run(VhostDpEngine *e)
                                     (e->dq->ops->rx_poll &&
                                      e->dq->ops->rx_poll(e->dq))))) {
         /* budget used up: let other handlers run, then go on */
+        e->st.budget_yields += !within;
         qemu_bh_schedule(e->bh);
     }
     dp_publish_stats(e);

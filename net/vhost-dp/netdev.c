@@ -506,6 +506,7 @@ static VhostDpInfo *vhost_dp_info(VhostDpNet *net)
         q->ring_errors = st.ring_errors;
         q->tx_stalls = st.tx_stalls;
         q->rx_no_buffers = st.rx_no_buffers;
+        q->budget_yields = st.budget_yields;
         QAPI_LIST_APPEND(tail, q);
     }
     return info;

@@ -622,6 +622,112 @@ static void test_poll_no_spin(void *obj, void *data, QGuestAllocator *alloc)
     guest_free(alloc, txbuf1);
 }
 
+/* Publish @n chains at heads @first.. of @vq at once, and kick */
+static void dp_publish_n(QTestState *qts, QVirtioNet *net, QVirtQueue *vq,
+                         uint16_t first, uint16_t n)
+{
+    uint16_t idx = qtest_readw(qts, vq->avail + 2);
+
+    for (uint16_t i = 0; i < n; i++) {
+        qtest_writew(qts, vq->avail + 4 + 2 * ((idx + i) % vq->size),
+                     (first + i) % vq->size);
+    }
+    qtest_writew(qts, vq->avail + 2, idx + n);
+    net->vdev->bus->virtqueue_kick(net->vdev, vq);
+}
+
+static void dp_wait_used_idx(QTestState *qts, QVirtQueue *vq, uint16_t want)
+{
+    gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+
+    while (dp_used_idx(qts, vq) != want) {
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(1000);
+    }
+}
+
+/*
+ * Chains the engine drops (shorter than the virtio header) cost work
+ * too: a run takes at most its packet budget of 256 chains, dropped
+ * or not, and yields to the IOThread's other handlers before going on.
+ * A full ring of them takes a run per 256.
+ */
+static void test_budget_drops(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *tx = dp_tx(net, 0);
+    uint64_t buf = guest_alloc(alloc, 4);
+    uint64_t drops = dp_stat(qts, 0, "tx-drops");
+    uint64_t yields = dp_stat(qts, 0, "budget-yields");
+    uint16_t used = dp_used_idx(qts, tx);
+
+    g_assert_cmpuint(tx->size, >=, 256);
+    for (unsigned int i = 0; i < tx->size; i++) {
+        dp_write_desc(qts, tx->desc, i, buf, 4, 0, 0);
+    }
+    dp_publish_n(qts, net, tx, 0, tx->size);
+
+    dp_wait_used_idx(qts, tx, used + tx->size);
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-drops") - drops, ==, tx->size);
+    g_test_message("budget yields: %" PRIu64,
+                   dp_stat(qts, 0, "budget-yields") - yields);
+    g_assert_cmpuint(dp_stat(qts, 0, "budget-yields") - yields, >=,
+                     tx->size / 256 - 1);
+    guest_free(alloc, buf);
+}
+
+/*
+ * A run also has a budget of descriptors: chains of 1024 descriptors
+ * (an indirect table of a frame and 1023 empty buffers) are few packets
+ * but many descriptors.  32 of them must take more than one run, and
+ * every frame still goes through.
+ */
+static void test_budget_descs(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *tx = dp_tx(net, 0);
+    enum { CHAINS = 32, DESCS = 1024, LEN = 64 };
+    size_t tlen = DESCS * sizeof(struct vring_desc);
+    uint64_t buf = guest_alloc(alloc, DP_HDR_LEN + LEN);
+    uint64_t table = guest_alloc(alloc, tlen);
+    g_autofree struct vring_desc *t = g_new0(struct vring_desc, DESCS);
+    uint8_t frame[DP_HDR_LEN + LEN] = { 0 };
+    uint64_t pkts = dp_stat(qts, 0, "tx-packets");
+    uint64_t yields = dp_stat(qts, 0, "budget-yields");
+    uint16_t used = dp_used_idx(qts, tx);
+
+    dp_fill_frame(frame + DP_HDR_LEN, LEN, 0);
+    qtest_memwrite(qts, buf, frame, sizeof(frame));
+    t[0].addr = cpu_to_le64(buf);
+    t[0].len = cpu_to_le32(sizeof(frame));
+    for (unsigned int i = 0; i < DESCS; i++) {
+        if (i + 1 < DESCS) {
+            t[i].flags = cpu_to_le16(VRING_DESC_F_NEXT);
+            t[i].next = cpu_to_le16(i + 1);
+        }
+        if (i) {
+            t[i].addr = cpu_to_le64(buf);
+        }
+    }
+    qtest_memwrite(qts, table, t, tlen);
+    for (unsigned int i = 0; i < CHAINS; i++) {
+        dp_write_desc(qts, tx->desc, i, table, tlen, VRING_DESC_F_INDIRECT,
+                      0);
+    }
+    dp_publish_n(qts, net, tx, 0, CHAINS);
+
+    dp_wait_used_idx(qts, tx, used + CHAINS);
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-packets") - pkts, ==, CHAINS);
+    g_test_message("budget yields: %" PRIu64,
+                   dp_stat(qts, 0, "budget-yields") - yields);
+    g_assert_cmpuint(dp_stat(qts, 0, "budget-yields") - yields, >=,
+                     CHAINS * DESCS / 8192 - 1);
+    guest_free(alloc, buf);
+    guest_free(alloc, table);
+}
+
 static void register_vhost_dp_guest_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -665,6 +771,12 @@ static void register_vhost_dp_guest_test(void)
     opts.arg = (gpointer)"backpressure";
     qos_add_test("vhost-dp/tx-backpressure", "virtio-net",
                  test_tx_backpressure, &opts);
+    opts.arg = (gpointer)"budget-drops";
+    qos_add_test("vhost-dp/budget/drops", "virtio-net", test_budget_drops,
+                 &opts);
+    opts.arg = (gpointer)"budget-descs";
+    qos_add_test("vhost-dp/budget/descs", "virtio-net", test_budget_descs,
+                 &opts);
     opts.before = dp_before_poll;
     opts.arg = (gpointer)"200000000";
     qos_add_test("vhost-dp/poll/no-spin", "virtio-net", test_poll_no_spin,
