@@ -16,7 +16,10 @@
 
 #include "qemu/osdep.h"
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include "qemu/cutils.h"
 #include "qemu/rcu.h"
+#include "qemu/thread.h"
 #include "hw/virtio/vhost-dp-ring.h"
 
 #define RAM_SIZE        0x10000
@@ -388,6 +391,87 @@ static void test_flush_event_idx(void)
     fake_teardown();
 }
 
+/*
+ * The call fd swapped while the engine signals (finding 5 of the
+ * hardening issue): vhost moves the call fd to its masked notifier and
+ * back when the guest masks and unmasks the vector, and checks the
+ * masked one for a pending interrupt at unmask.  A signal that was
+ * under way to the old fd then is lost unless the new fd gets one too.
+ *
+ * To stop the engine inside that window, the old fd is a full pipe:
+ * its write blocks until the test has swapped the fd and drains it.
+ */
+typedef struct SwapSignal {
+    int tid;
+} SwapSignal;
+
+static void *swap_signal_thread(void *opaque)
+{
+    SwapSignal *s = opaque;
+
+    qatomic_set(&s->tid, qemu_get_thread_id());
+    dp_vring_put(&fake->vr, 0, 1);
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    return NULL;
+}
+
+/* Whether thread @tid sleeps in write(2) */
+static bool thread_in_write(int tid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/syscall",
+                                            tid);
+    g_autofree char *text = NULL;
+    const char *end;
+    long nr;
+
+    return g_file_get_contents(path, &text, NULL, NULL) &&
+           !qemu_strtol(text, &end, 10, &nr) && nr == SYS_write;
+}
+
+static void test_call_swap(void)
+{
+    SwapSignal s = { 0 };
+    QemuThread th;
+    int p[2], fd = eventfd(0, EFD_NONBLOCK);
+    char junk[4096] = { 0 };
+    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    uint64_t n = 0;
+
+    fake_setup();
+    g_assert(g_unix_open_pipe(p, FD_CLOEXEC, NULL));
+    g_assert(g_unix_set_fd_nonblocking(p[1], true, NULL));
+    while (write(p[1], junk, sizeof(junk)) > 0) {
+        /* fill the pipe */
+    }
+    while (write(p[1], junk, 1) > 0) {
+        /* to the last byte */
+    }
+    g_assert(g_unix_set_fd_nonblocking(p[1], false, NULL));
+    fake->vr.call_fd = p[1];
+
+    qemu_thread_create(&th, "signal", swap_signal_thread, &s,
+                       QEMU_THREAD_JOINABLE);
+    while (!qatomic_read(&s.tid) || !thread_in_write(qatomic_read(&s.tid))) {
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(1000);
+    }
+    /* the vector is masked: the fd changes while the signal is under way */
+    qatomic_set(&fake->vr.call_fd, fd);
+    while (read(p[0], junk, sizeof(junk)) == sizeof(junk)) {
+        /* drain the pipe: the old signal completes */
+    }
+    qemu_thread_join(&th);
+
+    g_assert_cmpuint(used_idx(), ==, 1);
+    g_assert_cmpint(read(fd, &n, sizeof(n)), ==, sizeof(n));
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_cmpuint(fake->rg.interrupts, ==, 1);
+    close(p[0]);
+    close(p[1]);
+    close(fd);
+    fake_teardown();
+}
+
 /* Dirty marking while logging stays inside the used ring */
 static void test_flush_dirty(void)
 {
@@ -575,6 +659,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-dp-ring/avail-jump", test_avail_jump);
     g_test_add_func("/vhost-dp-ring/flush/event-idx", test_flush_event_idx);
     g_test_add_func("/vhost-dp-ring/flush/dirty", test_flush_dirty);
+    g_test_add_func("/vhost-dp-ring/flush/call-swap", test_call_swap);
     g_test_add_func("/vhost-dp-ring/notify", test_notify);
     g_test_add_func("/vhost-dp-ring/map-refused", test_map_refused);
     g_test_add_func("/vhost-dp-ring/iommu/ring", test_iommu_ring);
