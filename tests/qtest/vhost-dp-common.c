@@ -18,6 +18,12 @@
 #include "libqos/pci.h"
 #include "vhost-dp-common.h"
 
+void dp_reset_pool(QVirtQueue *vq)
+{
+    vq->free_head = 0;
+    vq->num_free = vq->size;
+}
+
 QVirtQueue *dp_rx(QVirtioNet *net, int pair)
 {
     return net->queues[pair * 2];
@@ -84,6 +90,8 @@ void dp_ctrl(QTestState *qts, QVirtioNet *net, QGuestAllocator *alloc,
     qtest_memwrite(qts, buf, hdr, sizeof(hdr));
     qtest_memwrite(qts, buf + 2, data, len);
     qtest_writeb(qts, buf + 2 + len, 0xff);
+    /* every command completes before the next: reuse the descriptors */
+    dp_reset_pool(cvq);
     head = qvirtqueue_add(qts, cvq, buf, 2, false, true);
     qvirtqueue_add(qts, cvq, buf + 2, len, false, true);
     qvirtqueue_add(qts, cvq, buf + 2 + len, 1, true, false);

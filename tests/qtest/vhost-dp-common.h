@@ -47,6 +47,11 @@ void *dp_before(GString *cmd_line, void *arg);
 /* DP_NETDEV in a QEMU of its own, IOThreads with poll-max-ns=@arg */
 void *dp_before_poll(GString *cmd_line, void *arg);
 
+/*
+ * Start taking descriptors from the first again: the tests complete
+ * every chain before they post the next ones, and libqos never frees.
+ */
+void dp_reset_pool(QVirtQueue *vq);
 QVirtQueue *dp_rx(QVirtioNet *net, int pair);
 QVirtQueue *dp_tx(QVirtioNet *net, int pair);
 bool dp_wait_used(QTestState *qts, QVirtQueue *vq, uint32_t *head,

@@ -598,7 +598,7 @@ static void test_af_xdp_burst(void *obj, void *data, QGuestAllocator *alloc)
     drops0 = dp_stat(qts, 0, "tx-drops");
     used = dp_used_idx(qts, tx);
     idx = qtest_readw(qts, tx->avail + 2);
-    qvirtqueue_reset_pool(tx);
+    dp_reset_pool(tx);
     for (int i = 0; i < N; i++) {
         bool big = i % (N / NBIG) == N / NBIG - 1;
         uint32_t head = big ? dp_tx_add(qts, tx, bigbuf, BIG, i) :

@@ -481,7 +481,7 @@ static void test_tx_backpressure(void *obj, void *data,
     bool seen[3] = { false };
 
     for (uint32_t i = 0; i < HELD; i++) {
-        qvirtqueue_reset_pool(tx);
+        dp_reset_pool(tx);
         head = dp_tx_add(qts, tx, txbuf, 64, i);
         qvirtqueue_kick(qts, net->vdev, tx, head);
         g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
@@ -490,7 +490,7 @@ static void test_tx_backpressure(void *obj, void *data,
     drops = dp_stat(qts, 0, "tx-drops");
 
     /* a frame, a chain shorter than the virtio header, a frame */
-    qvirtqueue_reset_pool(tx);
+    dp_reset_pool(tx);
     chain[0] = dp_tx_add(qts, tx, txbuf, 64, 1000);
     chain[1] = qvirtqueue_add(qts, tx, bad, 4, false, false);
     chain[2] = dp_tx_add(qts, tx, guest_alloc(alloc, DP_HDR_LEN + 64), 64,
@@ -533,7 +533,7 @@ static void test_tx_backpressure(void *obj, void *data,
     g_assert_cmpuint(dp_stat(qts, 0, "tx-drops") - drops, ==, 1);
 
     /* and both frames reach the guest, in order */
-    qvirtqueue_reset_pool(rx);
+    dp_reset_pool(rx);
     for (int i = 0; i < 2; i++) {
         rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
                                    false);
@@ -571,7 +571,7 @@ static void test_poll_no_spin(void *obj, void *data, QGuestAllocator *alloc)
         if (i == HELD) {
             stalls = dp_stat(qts, 0, "tx-stalls");
         }
-        qvirtqueue_reset_pool(tx);
+        dp_reset_pool(tx);
         head = dp_tx_add(qts, tx, txbuf, 64, i);
         qvirtqueue_kick(qts, net->vdev, tx, head);
         if (i < HELD) {
@@ -587,7 +587,7 @@ static void test_poll_no_spin(void *obj, void *data, QGuestAllocator *alloc)
     /* pair 1 polls, then the guest disables it with a chain queued */
     dp_loopback(qts, net, alloc, 1, 4, 64);
     dp_set_queue_pairs(qts, net, alloc, 1);
-    qvirtqueue_reset_pool(tx1);
+    dp_reset_pool(tx1);
     head = dp_tx_add(qts, tx1, txbuf1, 64, 0);
     qvirtqueue_kick(qts, net->vdev, tx1, head);
 

@@ -420,8 +420,8 @@ static void dp_flow_post(QTestState *qts, QVirtioNet *net,
     QVirtQueue *rx = dp_rx(net, pair), *tx = dp_tx(net, pair);
 
     /* the flow before was all taken back */
-    qvirtqueue_reset_pool(rx);
-    qvirtqueue_reset_pool(tx);
+    dp_reset_pool(rx);
+    dp_reset_pool(tx);
     f->seq = seq;
     f->len = 60 + seq % 1400;
     for (int i = 0; i < 4; i++) {
@@ -456,8 +456,8 @@ static void dp_flow_check(QTestState *qts, QVirtioNet *net,
         guest_free(alloc, f->rxbuf[i]);
         guest_free(alloc, f->txbuf[i]);
     }
-    qvirtqueue_reset_pool(rx);
-    qvirtqueue_reset_pool(tx);
+    dp_reset_pool(rx);
+    dp_reset_pool(tx);
 }
 
 #define DP_CHURN    100
@@ -591,7 +591,7 @@ static void test_churn_reset(void *obj, void *data, QGuestAllocator *alloc)
         head = dp_tx_add(qts, tx, txbuf, 100, marker);
         qvirtqueue_kick(qts, net->vdev, tx, head);
         do {
-            qvirtqueue_reset_pool(rx);
+            dp_reset_pool(rx);
             head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
             qvirtqueue_kick(qts, net->vdev, rx, head);
             g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
@@ -604,8 +604,8 @@ static void test_churn_reset(void *obj, void *data, QGuestAllocator *alloc)
         } while (seq != marker);
         guest_free(alloc, rxbuf);
         guest_free(alloc, txbuf);
-        qvirtqueue_reset_pool(tx);
-        qvirtqueue_reset_pool(rx);
+        dp_reset_pool(tx);
+        dp_reset_pool(rx);
     }
     dp_loopback(qts, net, alloc, 0, 4, 1000);
 }
@@ -698,7 +698,7 @@ static void test_poll(void *obj, void *data, QGuestAllocator *alloc)
             kicks = dp_stat(qts, 0, "kicks");
             hits = dp_stat(qts, 0, "poll-hits");
         }
-        qvirtqueue_reset_pool(tx);
+        dp_reset_pool(tx);
         head = dp_tx_add(qts, tx, txbuf, 64, i);
         qvirtqueue_kick(qts, net->vdev, tx, head);
         g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
