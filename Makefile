@@ -3,13 +3,19 @@
 # vhost-dp: the vhost dataplane series for QEMU, as an overlay.
 #
 #   make          set up (as needed), assemble and build QEMU with the series
-#   make check    the above and the ASan+UBSan build, then every test
+#                 on the stable base (Debian 13's QEMU 10.0)
+#   make build-dev  the same on the dev base, the newest QEMU in Debian
+#   make check    the above, the ASan+UBSan build, then every test (the
+#                 qtests also on the dev base)
 #   make demo     the above, then the main job: a real guest on vhostdp
 #   make bench    the benchmark harness
 #   make fuzz     fuzz the ring core for FUZZ_SECONDS (default 300)
 #   make fuzz-coverage   the ring core's line coverage by the fuzz corpus
 #   make fuzz-qemu  QEMU's own fuzzer (clang build) on vhostdp, FUZZ_SECONDS
-#   make series   export the series as git format-patch files
+#   make series   export the series as git format-patch files for the dev
+#                 base (BASE=stable: the backport to 10.0)
+#   make series-check   export both and check them (git am, checkpatch)
+#   make series-build-each   build every commit of the series (BASE=...)
 #
 # QEMU_SRC=/path/to/qemu uses an existing QEMU tree instead of Debian's.
 
@@ -17,7 +23,6 @@ SHELL := /bin/bash
 REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(REPO)/build
 QBUILD := $(BUILD)/qemu-build
-QTESTS = $(shell $(REPO)/build-aux/qtests.sh)
 NINJA_JOBS ?= $(shell nproc)
 
 export VHOST_DP_CACHE ?= /var/cache/vhost-dp
@@ -26,7 +31,8 @@ export CCACHE_BASEDIR := $(REPO)
 export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: all deps build build-asan guest check demo bench fuzz fuzz-coverage \
+.PHONY: all deps build build-dev build-asan guest check demo bench fuzz \
+	fuzz-coverage series-build-each \
 	fuzz-qemu \
 	series series-check clean
 
@@ -36,18 +42,13 @@ deps:
 	@$(REPO)/build-aux/deps.sh
 
 build: deps
-	@tree=$$($(REPO)/build-aux/assemble.sh) && \
-	$(REPO)/build-aux/configure.sh "$$tree"
-	@echo "vhost-dp: building QEMU as needed (ninja -j$(NINJA_JOBS))"
-	@cd $(QBUILD) && ninja -j$(NINJA_JOBS) qemu-system-x86_64 \
-	    $(addprefix tests/qtest/,$(QTESTS)) tests/unit/test-vhost-dp-ring \
-	    > ninja.log 2>&1 || \
-	    { grep -E -B2 -A8 'error|FAILED' ninja.log | head -60; \
-	      echo "vhost-dp: error: the build failed (log: $(QBUILD)/ninja.log)"; \
-	      exit 1; }
-	@$(REPO)/build-aux/firmware.sh $(QBUILD)
+	@BASE=stable $(REPO)/build-aux/build.sh
 	@ln -sfn qemu-build/qemu-system-x86_64 $(BUILD)/qemu-system-x86_64
 	@echo "vhost-dp: built $(BUILD)/qemu-system-x86_64"
+
+# The series on the newest QEMU Debian serves (build-aux/base.conf)
+build-dev: deps
+	@BASE=dev $(REPO)/build-aux/build.sh
 
 # The series' qtests run on this one too (VDP_ASAN=0 make check skips it)
 build-asan: build
@@ -57,7 +58,7 @@ build-asan: build
 guest: deps
 	@$(REPO)/tests/guest/build-image.sh > /dev/null
 
-check: build build-asan guest
+check: build build-asan build-dev guest
 	@$(REPO)/build-aux/deps.sh fuzz
 	@$(REPO)/build-aux/run-tests.sh
 
@@ -80,11 +81,17 @@ fuzz-coverage: build
 	@$(REPO)/build-aux/deps.sh fuzz
 	@$(REPO)/tests/fuzz/coverage.sh
 
+# BASE=dev (default): the series upstream reviews; BASE=stable: the backport
 series: deps
-	@$(REPO)/build-aux/export-series.sh
+	@BASE=$(or $(BASE),dev) $(REPO)/build-aux/export-series.sh
 
 series-check: deps
-	@$(REPO)/build-aux/export-series.sh --check
+	@BASE=dev $(REPO)/build-aux/export-series.sh --check
+	@BASE=stable $(REPO)/build-aux/export-series.sh --check
+
+# Every commit of the exported series builds (not in make check: ~40 min)
+series-build-each: deps
+	@BASE=$(or $(BASE),dev) $(REPO)/build-aux/export-series.sh --build-each
 
 clean:
 	rm -rf $(BUILD)

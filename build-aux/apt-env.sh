@@ -2,8 +2,9 @@
 #
 # Private apt configuration for the vhost-dp build scripts (sourced).
 #
-# The scripts need two archives the machine may not list: Debian 13's
-# source packages (the QEMU base) and bookworm-backports (meson >= 1.5).
+# The scripts need archives the machine may not list: the source
+# packages of Debian 13, sid and experimental (the QEMU bases) and
+# bookworm-backports (meson >= 1.5).
 # Rather than edit the system's sources, this builds a private apt
 # configuration from the Debian mirror the machine is already configured
 # with, and every apt call of the project goes through it.
@@ -69,7 +70,10 @@ vdp_apt_setup() {
         echo "deb [signed-by=$keyring] $mirror $codename-backports main"
         [ -z "$security" ] ||
             echo "deb [signed-by=$keyring] $security $codename-security main"
+        # QEMU bases (build-aux/base.conf): stable, and dev's suites
         echo "deb-src [signed-by=$keyring] $mirror trixie main"
+        echo "deb-src [signed-by=$keyring] $mirror sid main"
+        echo "deb-src [signed-by=$keyring] $mirror experimental main"
     } > "$VDP_APT/sources.list.new"
     if ! cmp -s "$VDP_APT/sources.list.new" "$VDP_APT/sources.list"; then
         mv "$VDP_APT/sources.list.new" "$VDP_APT/sources.list"
@@ -101,4 +105,16 @@ vdp_apt_update() {
         vdp_die "the Debian package registry could not be reached (see above)"
     fi
     touch "$VDP_APT/updated"
+}
+
+# The QEMU base to work on (build-aux/base.conf): $BASE, stable by
+# default.  Sets VDP_BASE and VDP_SUFFIX, the suffix of its directories
+# under build/ ("" for stable, "-dev" for dev).
+vdp_base_select() {
+    VDP_BASE=${1:-${BASE:-stable}}
+    case "$VDP_BASE" in
+    stable) VDP_SUFFIX= ;;
+    dev) VDP_SUFFIX=-dev ;;
+    *) vdp_die "BASE=$VDP_BASE: the bases are 'stable' and 'dev'" ;;
+    esac
 }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Configure the assembled tree (build-aux/assemble.sh) into build/qemu-build
-# with a lean set of features: x86_64 system emulation with TCG and KVM,
+# (build/qemu-build-dev for BASE=dev) with a lean set of features: x86_64 system emulation with TCG and KVM,
 # the vhost backends the benchmark compares against, slirp, io_uring and
 # the vhost dataplane.  Re-runs configure only when the flags change.
 
@@ -10,9 +10,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/apt-env.sh"
+vdp_base_select
 
 tree=${1:?usage: configure.sh TREE}
-bdir=${VDP_BUILD_DIR:-$repo/build/qemu-build}
+bdir=${VDP_BUILD_DIR:-$repo/build/qemu-build$VDP_SUFFIX}
 flags=(
     --python=/usr/bin/python3
     --target-list=x86_64-softmmu

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Export the series as git format-patch files with a cover letter, against
-# the pinned QEMU base, following build-aux/series.manifest.  Writes
-# build/series/.
+# Export the series as git format-patch files with a cover letter,
+# following build-aux/series.manifest, against a QEMU base: $BASE=dev (the
+# default: the newest QEMU in Debian, the series upstream reviews) or
+# stable (the backport to Debian 13's 10.0).  Writes build/series/ (dev)
+# or build/series-stable/.
 #
 #   export-series.sh           export
 #   export-series.sh --check   export, then apply it with git am to a
@@ -16,6 +18,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/apt-env.sh"
+vdp_base_select "${BASE:-dev}"
+pdir=$repo/patches/$VDP_BASE
 
 check=false
 build_each=false
@@ -27,9 +31,13 @@ case "${1:-}" in
 esac
 
 manifest=$here/series.manifest
-out=$repo/build/series
-work=$repo/build/export
-base=$("$here/fetch-base.sh")
+if [ "$VDP_BASE" = dev ]; then
+    out=$repo/build/series
+else
+    out=$repo/build/series-stable
+fi
+work=$repo/build/export-$VDP_BASE
+base=$("$here/fetch-base.sh" "$VDP_BASE")
 author_name=$(git -C "$repo" config user.name || echo "vhost-dp developers")
 author_email=$(git -C "$repo" config user.email || echo "dev@vhost-dp.invalid")
 export GIT_AUTHOR_NAME=$author_name GIT_AUTHOR_EMAIL=$author_email
@@ -84,6 +92,12 @@ copy_file() {
     else
         cp "$repo/$f" "$tree/$f"
     fi
+    # the file as this base needs it
+    if [ -f "$pdir/overlay/$f.diff" ]; then
+        patch -F0 -s -f --no-backup-if-mismatch "$tree/$f" \
+              < "$pdir/overlay/$f.diff" > /dev/null ||
+            vdp_die "patches/$VDP_BASE/overlay/$f.diff does not apply"
+    fi
 }
 
 # Parse the manifest into blocks and replay them as commits.
@@ -101,8 +115,8 @@ export_commits() {
         commit)
             local p f
             for p in "${patches[@]}"; do
-                git -C "$tree" apply --index "$repo/patches/$p" ||
-                    vdp_die "patches/$p does not apply at '$subject'"
+                git -C "$tree" apply --index "$pdir/$p" ||
+                    vdp_die "patches/$VDP_BASE/$p does not apply at '$subject'"
                 used_patches+=" $p"
             done
             for f in "${files[@]}"; do
@@ -135,6 +149,8 @@ export_commits() {
         "%patch "*) patches+=("${line#%patch }") ;;
         "%file "*) files+=("${line#%file }") ;;
         "%maintainers") maint=true ;;
+        "%$VDP_BASE "*) body+="${line#%"$VDP_BASE" }"$'\n' ;;
+        "%dev "* | "%stable "*) ;;
         *) [ -n "$kind" ] && body+="$line"$'\n' ;;
         esac
     done < "$manifest"
@@ -142,8 +158,8 @@ export_commits() {
 
     # everything of the series must be in some commit
     local p f missing=""
-    for p in $(grep -v '^#' "$repo/patches/series"); do
-        case " $used_patches " in *" $p "*) ;; *) missing+=" patches/$p" ;; esac
+    for p in $(grep -v '^#' "$pdir/series"); do
+        case " $used_patches " in *" $p "*) ;; *) missing+=" patches/$VDP_BASE/$p" ;; esac
     done
     while read -r f; do
         case "$f" in
@@ -179,7 +195,8 @@ awk -v subj="$COVER_SUBJECT" -v bodyfile="$COVER_FILE" '
 mv "$cover.new" "$cover"
 rm -f "$COVER_FILE"
 n=$(ls "$out"/*.patch | wc -l)
-vdp_say "wrote $((n - 1)) patches and a cover letter to $out"
+vdp_say "wrote $((n - 1)) patches for QEMU $(cat "$base/VERSION") ($VDP_BASE)" \
+        "and a cover letter to ${out#"$repo"/}"
 
 $check || exit 0
 

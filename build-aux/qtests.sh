@@ -7,18 +7,22 @@
 # what the builds make and make check runs, in every build directory.
 
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$here/apt-env.sh"
+vdp_base_select
+pdir=$repo/patches/$VDP_BASE
 
-names=$(grep -v '^#' "$repo/patches/series" | sed '/^$/d' |
+names=$(grep -v '^#' "$pdir/series" | sed '/^$/d' |
         while read -r p; do
-            sed -n 's/^+//p' "$repo/patches/$p" | tr '\n' ' '
+            sed -n 's/^+//p' "$pdir/$p" | tr '\n' ' '
             echo
         done |
         grep -o "qtests_x86_64 *+= *\[[^]]*\]" |
         sed 's/.*\[\(.*\)\]/\1/' | tr ',' '\n' | tr -d " '\"" |
         sed '/^$/d' | sort -u)
 if [ -z "$names" ]; then
-    echo "vhost-dp: error: patches/ registers no x86_64 qtest" >&2
+    echo "vhost-dp: error: patches/$VDP_BASE registers no x86_64 qtest" >&2
     exit 1
 fi
 echo "$names"

@@ -25,7 +25,7 @@
 #include "qemu/iov.h"
 #include "qemu/atomic.h"
 #include "qemu/bswap.h"
-#include "exec/memory.h"
+#include "system/memory.h"
 #include "hw/virtio/vhost-dp-ring.h"
 
 static const unsigned int dp_ring_align[DP_RING_PARTS] = { 16, 2, 4 };

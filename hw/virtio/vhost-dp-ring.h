@@ -30,7 +30,7 @@
 
 #include "qemu/event_notifier.h"
 #include "qemu/rcu.h"
-#include "exec/memory.h"
+#include "system/memory.h"
 #include "standard-headers/linux/virtio_ring.h"
 
 /* Indirect tables larger than this are refused (as virtio.c does) */

@@ -1,5 +1,6 @@
 /*
- * vhost dataplane: the vhostdp netdev, as hw/net/vhost_net.c sees it
+ * vhost dataplane: what the vhostdp netdev gives vhost_net: its feature
+ * bits and the vhost_net of a queue pair
  *
  * Copyright (c) 2026 The vhost-dp authors
  *

@@ -408,7 +408,7 @@ static const VhostDpProp dpxdp_props[] = {
         "With inhibit=on: XSK map file descriptors, one per queue"),
 };
 
-static void dpxdp_class_init(ObjectClass *oc, void *data)
+static void dpxdp_class_init(ObjectClass *oc, const void *data)
 {
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
 

@@ -176,7 +176,7 @@ static void vhost_dp_driver_finalize(Object *obj)
     g_free(drv->netdev_id);
 }
 
-static void vhost_dp_driver_class_init(ObjectClass *oc, void *data)
+static void vhost_dp_driver_class_init(ObjectClass *oc, const void *data)
 {
     UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
 

@@ -248,7 +248,7 @@ static void lb_instance_init(Object *obj)
     lb->offloads = true;
 }
 
-static void lb_class_init(ObjectClass *oc, void *data)
+static void lb_class_init(ObjectClass *oc, const void *data)
 {
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
 

@@ -97,6 +97,10 @@ const int vhost_dp_feature_bits[] = {
     VIRTIO_NET_F_GUEST_USO4,
     VIRTIO_NET_F_GUEST_USO6,
     VIRTIO_NET_F_HOST_USO,
+    VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO,
+    VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM,
+    VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO,
+    VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM,
     VHOST_INVALID_FEATURE_BIT
 };
 
@@ -147,17 +151,15 @@ static int vhost_dp_set_vnet_endianness(NetClientState *nc, bool enable)
     return 0;
 }
 
-static void vhost_dp_set_offload(NetClientState *nc, int csum, int tso4,
-                                 int tso6, int ecn, int ufo, int uso4,
-                                 int uso6)
+static void vhost_dp_set_offload(NetClientState *nc, const NetOffloads *ol)
 {
     VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_GET_CLASS(s->net->drv);
     NetClientState *ncs[VHOST_DP_MAX_QUEUES];
-    uint32_t rx = (csum ? VHOST_DP_CAP_CSUM : 0) |
-                  (tso4 ? VHOST_DP_CAP_TSO4 : 0) |
-                  (tso6 ? VHOST_DP_CAP_TSO6 : 0) |
-                  (ecn ? VHOST_DP_CAP_ECN : 0);
+    uint32_t rx = (ol->csum ? VHOST_DP_CAP_CSUM : 0) |
+                  (ol->tso4 ? VHOST_DP_CAP_TSO4 : 0) |
+                  (ol->tso6 ? VHOST_DP_CAP_TSO6 : 0) |
+                  (ol->ecn ? VHOST_DP_CAP_ECN : 0);
     int n;
 
     /* virtio-net tells queue 0 only; the offloads hold for all */
@@ -298,9 +300,9 @@ static NetClientInfo net_vhost_dp_info = {
     .set_vnet_be = vhost_dp_set_vnet_endianness,
     .check_peer_type = vhost_dp_check_peer_type,
     .rx_filter_changed = vhost_dp_rx_filter_changed,
+    .get_vhost_net = vhost_dp_get_vhost_net,
     /* no userspace datapath; queue pairs enabled through vhost */
     .vhost_only = true,
-    .tx_queue_size_max = true,
 };
 
 static VhostDpDriver *vhost_dp_find_driver(const char *id, Error **errp)
@@ -452,6 +454,8 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
             .net_backend = nc,
             .busyloop_timeout = 0,
             .nvqs = 2,
+            .feature_bits = vhost_dp_feature_bits,
+            .max_tx_queue_size = VIRTQUEUE_MAX_SIZE,
             .opaque = s->engine,
         };
         s->vhost_net = vhost_net_init(&options);

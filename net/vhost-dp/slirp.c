@@ -722,7 +722,7 @@ static void sl_instance_init(Object *obj)
     sl->ipv6 = true;
 }
 
-static void sl_class_init(ObjectClass *oc, void *data)
+static void sl_class_init(ObjectClass *oc, const void *data)
 {
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
 

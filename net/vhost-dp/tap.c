@@ -450,15 +450,18 @@ static void dptap_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
 static void dptap_set_rx_offloads(VhostDpDriver *drv, uint32_t rx)
 {
     VhostDpTap *tap = VHOST_DP_TAP(drv);
+    NetOffloads ol = {
+        .csum = rx & VHOST_DP_CAP_CSUM,
+        .tso4 = rx & VHOST_DP_CAP_TSO4,
+        .tso6 = rx & VHOST_DP_CAP_TSO6,
+        .ecn = rx & VHOST_DP_CAP_ECN,
+    };
 
     if (!tap->vnet_hdr) {
         return;
     }
     for (int i = 0; i < tap->nfds; i++) {
-        tap_fd_set_offload(tap->tapfds[i], !!(rx & VHOST_DP_CAP_CSUM),
-                           !!(rx & VHOST_DP_CAP_TSO4),
-                           !!(rx & VHOST_DP_CAP_TSO6),
-                           !!(rx & VHOST_DP_CAP_ECN), 0, 0, 0);
+        tap_fd_set_offload(tap->tapfds[i], &ol);
     }
 }
 
@@ -554,7 +557,7 @@ static bool dptap_complete(VhostDpDriver *drv, Error **errp)
             /* the header is little endian, as vhost-dp-vnet.h converts it */
             tap_fd_set_vnet_le(fd, 1);
             /* nothing but plain frames until the guest accepts offloads */
-            tap_fd_set_offload(fd, 0, 0, 0, 0, 0, 0, 0);
+            tap_fd_set_offload(fd, &(NetOffloads) {});
         }
     }
     return true;
@@ -601,7 +604,7 @@ static void dptap_instance_init(Object *obj)
     tap->io = VHOST_DP_TAP_IO_SYSCALLS;
 }
 
-static void dptap_class_init(ObjectClass *oc, void *data)
+static void dptap_class_init(ObjectClass *oc, const void *data)
 {
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
 

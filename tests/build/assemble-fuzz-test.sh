@@ -3,9 +3,9 @@
 #
 # assemble.sh applies the hook patches exactly or not at all.  Make a
 # small QEMU tree (QEMU_SRC) of the files the patches touch, change one
-# context line of the first hunk of patches/0001 so that the hunk would
-# still apply with patch's default fuzz, and expect assemble.sh to refuse
-# with a clear message and leave every file of the tree as it was.
+# context line of the first hunk of patches/stable/0001 so that the hunk
+# would still apply with patch's default fuzz, and expect assemble.sh to
+# refuse with a clear message and leave every file of the tree as it was.
 
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,8 +25,8 @@ fail() {
 }
 
 # the files the patches touch, and what assemble.sh checks a tree by
-for p in $(grep -v '^#' "$repo/patches/series"); do
-    sed -n 's|^+++ b/||p' "$repo/patches/$p"
+for p in $(grep -v '^#' "$repo/patches/stable/series"); do
+    sed -n 's|^+++ b/||p' "$repo/patches/stable/$p"
 done | sort -u | cat - <(printf '%s\n' VERSION meson.build hw/virtio/vhost.c \
                          net/net.c MAINTAINERS) | sort -u | while read -r f; do
     if [ -f "$base/$f" ]; then
@@ -36,7 +36,7 @@ done | sort -u | cat - <(printf '%s\n' VERSION meson.build hw/virtio/vhost.c \
 done
 
 # The first hunk of 0001: its first context line, changed
-p1=$repo/patches/$(grep -v '^#' "$repo/patches/series" | head -1)
+p1=$repo/patches/stable/$(grep -v '^#' "$repo/patches/stable/series" | head -1)
 file=$(sed -n 's|^+++ b/||p' "$p1" | head -1)
 ctx=$(awk '/^@@/ { h = 1; next } h && /^ / { print substr($0, 2); exit }' \
       "$p1")

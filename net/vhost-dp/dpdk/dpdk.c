@@ -394,7 +394,7 @@ static const VhostDpProp vdpdk_props[] = {
         "Number of port queues, one per queue pair (default 1)"),
 };
 
-static void vdpdk_class_init(ObjectClass *oc, void *data)
+static void vdpdk_class_init(ObjectClass *oc, const void *data)
 {
     VhostDpDriverClass *dc = VHOST_DP_DRIVER_CLASS(oc);
 
