@@ -45,6 +45,10 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BUILD = os.path.join(REPO, "build")
+# The QEMU to run (VDP_QEMU: the dev base's, say), and what to prefix
+# the result lines with (VDP_LABEL)
+QEMU = os.environ.get("VDP_QEMU") or os.path.join(BUILD, "qemu-system-x86_64")
+LABEL = os.environ.get("VDP_LABEL", "")
 TAP_NET = "192.168.77"
 
 
@@ -240,7 +244,7 @@ class Guest:
                   (",ats=on" if ats else "")
             append = " intel_iommu=on iommu.strict=1 vdp.iommu=1"
         # KVM where it works (VDP_ACCEL=kvm); TCG by default
-        return [os.path.join(BUILD, "qemu-system-x86_64")] + machine + [
+        return [QEMU] + machine + [
                 "-accel", self.accel, "-m", "256", "-nodefaults",
                 "-display", "none", "-no-reboot", "-serial", "stdio",
                 "-qmp", f"unix:{qmp_path},server=on,wait=off",
@@ -422,10 +426,10 @@ class Guest:
     def report(self):
         failed = 0
         for ok, text in self.results + self.host_results:
-            print(f"{'PASS' if ok else 'FAIL'}: {self.mode}: {text}")
+            print(f"{'PASS' if ok else 'FAIL'}: {LABEL}{self.mode}: {text}")
             failed += not ok
         if not self.results and not failed:
-            print(f"FAIL: {self.mode}: the guest reported nothing")
+            print(f"FAIL: {LABEL}{self.mode}: the guest reported nothing")
             failed += 1
         if (self.demo or failed) and self.boot_time:
             print(f"\n{self.mode}: guest run of {self.boot_time:.1f} s "
@@ -462,7 +466,7 @@ def main():
     try:
         g.run()
     except SkipTest as e:
-        print(f"SKIP: {a.mode}: {e}")
+        print(f"SKIP: {LABEL}{a.mode}: {e}")
         g.cleanup()
         return 0
     except Exception as e:
