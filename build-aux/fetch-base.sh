@@ -15,7 +15,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/apt-env.sh"
-. "$here/base.conf"
+. "${VDP_BASE_CONF:-$here/base.conf}"
 
 case "${1:-}" in
 stable | dev) vdp_base_select "$1"; shift ;;
