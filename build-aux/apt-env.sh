@@ -70,10 +70,14 @@ vdp_apt_setup() {
         echo "deb [signed-by=$keyring] $mirror $codename-backports main"
         [ -z "$security" ] ||
             echo "deb [signed-by=$keyring] $security $codename-security main"
-        # QEMU bases (build-aux/base.conf): stable, and dev's suites
+        # QEMU bases (build-aux/base.conf): stable, and dev's suites.  A
+        # mirror's sid and experimental Release files expire within days;
+        # the dev base's .dsc checksum is pinned, so an expired index
+        # cannot slip an older source in.
         echo "deb-src [signed-by=$keyring] $mirror trixie main"
-        echo "deb-src [signed-by=$keyring] $mirror sid main"
-        echo "deb-src [signed-by=$keyring] $mirror experimental main"
+        echo "deb-src [signed-by=$keyring check-valid-until=no] $mirror sid main"
+        echo "deb-src [signed-by=$keyring check-valid-until=no] $mirror" \
+             "experimental main"
     } > "$VDP_APT/sources.list.new"
     if ! cmp -s "$VDP_APT/sources.list.new" "$VDP_APT/sources.list"; then
         mv "$VDP_APT/sources.list.new" "$VDP_APT/sources.list"
