@@ -103,6 +103,7 @@ copy_file() {
 # Parse the manifest into blocks and replay them as commits.
 export_commits() {
     local tree=$1 kind="" subject="" body="" used_files="" used_patches=""
+    local only=""
     local -a files=() patches=()
     local maint=false cover_subject="" cover_body=""
 
@@ -114,6 +115,11 @@ export_commits() {
             ;;
         commit)
             local p f
+            if [ -n "$only" ] && [ "$only" != "$VDP_BASE" ]; then
+                kind="" subject="" body="" files=() patches=() maint=false
+                only=""
+                return
+            fi
             for p in "${patches[@]}"; do
                 git -C "$tree" apply --index "$pdir/$p" ||
                     vdp_die "patches/$VDP_BASE/$p does not apply at '$subject'"
@@ -138,7 +144,7 @@ export_commits() {
                 vdp_die "commit '$subject' is empty"
             ;;
         esac
-        kind="" subject="" body="" files=() patches=() maint=false
+        kind="" subject="" body="" files=() patches=() maint=false only=""
     }
 
     while IFS= read -r line || [ -n "$line" ]; do
@@ -149,6 +155,7 @@ export_commits() {
         "%patch "*) patches+=("${line#%patch }") ;;
         "%file "*) files+=("${line#%file }") ;;
         "%maintainers") maint=true ;;
+        "%only "*) only=${line#%only } ;;
         "%$VDP_BASE "*) body+="${line#%"$VDP_BASE" }"$'\n' ;;
         "%dev "* | "%stable "*) ;;
         *) [ -n "$kind" ] && body+="$line"$'\n' ;;

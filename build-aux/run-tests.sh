@@ -149,25 +149,9 @@ run_dev_tests() {
         failed=$((failed + 1))
         return
     fi
-    # Known differences of the dev base: skipped there, with the reason.
-    # poll/on: QEMU 10.2 runs every AioContext on io_uring's fd monitor,
-    # whose fds are one-shot POLL_ADDs re-armed after each event, and
-    # try_poll_mode() does not poll while a re-arm is pending
-    # (fdmon_io_uring_need_wait()): an IOThread that just took a kick
-    # never enters polling, so the guest keeps kicking.  10.0 runs
-    # IOThreads on ppoll/epoll, where polling works.
-    local graph=/x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/virtio-net-pci
-    local poll_on=$graph/virtio-net/virtio-net-tests/vhost-dp/poll/on
     mapfile -t dqtests < <(BASE=dev "$here/qtests.sh")
     for t in "${dqtests[@]}"; do
-        if [ "$t" = vhost-dp-test ]; then
-            echo "dev: skipping vhost-dp/poll/on: QEMU 10.2's io_uring fd" \
-                 "monitor keeps IOThreads out of adaptive polling"
-            run_meson_test "$dbuild" "dev: " "qtest-x86_64/$t" \
-                --test-args="-s $poll_on"
-        else
-            run_meson_test "$dbuild" "dev: " "qtest-x86_64/$t"
-        fi
+        run_meson_test "$dbuild" "dev: " "qtest-x86_64/$t"
     done
     run_meson_test "$dbuild" "dev: " test-vhost-dp-ring
 }
