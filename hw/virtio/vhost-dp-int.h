@@ -121,6 +121,10 @@ struct VhostDpEngine {
     uint16_t rx_heads[DP_PKT_IOV_MAX];
     uint32_t rx_head_len[DP_PKT_IOV_MAX];
     unsigned int rx_head_iov[DP_PKT_IOV_MAX];
+
+    /* [io] RX straight into guest buffers (the driver has rx_read) */
+    struct iovec rx_rd_iov[DP_IOV_MAX];     /* them, past the header */
+    uint32_t rx_hint;                       /* length of the last frame */
 };
 
 /* vhost-dp-net.c */

@@ -175,6 +175,7 @@ static bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
 }
 
 typedef enum DpRxResult {
+    DP_RX_NONE,             /* the driver had no frame */
     DP_RX_DELIVERED,
     DP_RX_DROPPED,
     DP_RX_NO_BUFFERS,
@@ -275,29 +276,21 @@ static DpRxResult dp_rx_gather(VhostDpEngine *e, const DpMemTable *mt,
     return r;
 }
 
-/* Deliver one frame into guest buffers */
-static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
-                            uint16_t avail_idx, const VhostDpPkt *p)
+/*
+ * Hand the gathered buffers holding a frame of @need bytes, header
+ * included, to the guest: the header, the used entries, dirty pages.
+ */
+static void dp_rx_commit(VhostDpEngine *e, const DpMemTable *mt,
+                         struct virtio_net_hdr_mrg_rxbuf *hdr,
+                         unsigned int nheads, unsigned int iov_cnt,
+                         uint64_t need)
 {
     DpVring *vr = &e->vr[DP_RX];
-    struct virtio_net_hdr_mrg_rxbuf hdr;
-    uint64_t need = (uint64_t)p->len + e->hdr_len;
-    unsigned int nheads = 0, iov_cnt = 0;
-    DpRxResult r;
 
-    if (!dp_offload_to_hdr(e, &p->ol, &hdr.hdr)) {
-        return DP_RX_DROPPED;
-    }
-    r = dp_rx_gather(e, mt, avail_idx, need, &nheads, &iov_cnt);
-    if (r != DP_RX_DELIVERED) {
-        return r;
-    }
     /* mergeable buffers imply the long header */
-    assert(nheads == 1 || e->hdr_len == sizeof(hdr));
-
-    hdr.num_buffers = cpu_to_le16(nheads);
-    iov_from_buf(e->rx_iov, iov_cnt, 0, &hdr, e->hdr_len);
-    dp_iov_copy(e->rx_iov, iov_cnt, e->hdr_len, p->iov, p->iov_cnt, p->len);
+    assert(nheads == 1 || e->hdr_len == sizeof(*hdr));
+    hdr->num_buffers = cpu_to_le16(nheads);
+    iov_from_buf(e->rx_iov, iov_cnt, 0, hdr, e->hdr_len);
 
     for (unsigned int i = 0; i < nheads; i++) {
         dp_vring_put(vr, e->rx_heads[i], e->rx_head_len[i]);
@@ -312,6 +305,26 @@ static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
             left -= l;
         }
     }
+}
+
+/* Deliver one frame into guest buffers */
+static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
+                            uint16_t avail_idx, const VhostDpPkt *p)
+{
+    struct virtio_net_hdr_mrg_rxbuf hdr;
+    uint64_t need = (uint64_t)p->len + e->hdr_len;
+    unsigned int nheads = 0, iov_cnt = 0;
+    DpRxResult r;
+
+    if (!dp_offload_to_hdr(e, &p->ol, &hdr.hdr)) {
+        return DP_RX_DROPPED;
+    }
+    r = dp_rx_gather(e, mt, avail_idx, need, &nheads, &iov_cnt);
+    if (r != DP_RX_DELIVERED) {
+        return r;
+    }
+    dp_iov_copy(e->rx_iov, iov_cnt, e->hdr_len, p->iov, p->iov_cnt, p->len);
+    dp_rx_commit(e, mt, &hdr, nheads, iov_cnt, need);
     return DP_RX_DELIVERED;
 }
 
@@ -327,13 +340,16 @@ void dp_rx_release(VhostDpEngine *e, unsigned int n)
     }
 }
 
-/* Does the guest's receive filter let @p through? */
-static bool dp_rx_filter_pass(const VhostDpRxFilter *f, const VhostDpPkt *p)
+/* The first bytes of a frame, as much as the receive filter looks at */
+#define DP_FILTER_LEN 16
+
+/* Does the guest's receive filter let a frame starting with @h through? */
+static bool dp_rx_filter_pass(const VhostDpRxFilter *f, const uint8_t *h,
+                              size_t len)
 {
     static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-    uint8_t h[16];
 
-    if (iov_to_buf(p->iov, p->iov_cnt, 0, h, sizeof(h)) < sizeof(h)) {
+    if (len < DP_FILTER_LEN) {
         return true;            /* a runt: the guest's business */
     }
     if (f->vlan_filter && h[12] == 0x81 && h[13] == 0x00) {
@@ -367,6 +383,155 @@ static bool dp_rx_filter_pass(const VhostDpRxFilter *f, const VhostDpPkt *p)
 }
 
 /*
+ * RX straight into guest buffers, for a driver with rx_read: take guest
+ * buffers for a frame as long as the last one, let the driver read the
+ * next frame into them, copy only what did not fit, and give back the
+ * buffers the frame did not need.  No frame is read before the guest has
+ * a buffer for it.  The guest's buffers may see a frame its receive
+ * filter then drops; they stay the guest's and unused.
+ */
+
+/* How many of the gathered heads hold @need bytes; sets their lengths */
+static unsigned int dp_rx_heads_for(VhostDpEngine *e, unsigned int nheads,
+                                    unsigned int iov_cnt, uint64_t need)
+{
+    unsigned int i, k = 0;
+
+    for (i = 0; i < nheads && need; i++) {
+        unsigned int end = i + 1 < nheads ? e->rx_head_iov[i + 1] : iov_cnt;
+        uint64_t len = 0;
+
+        for (; k < end; k++) {
+            len += e->rx_iov[k].iov_len;
+        }
+        e->rx_head_len[i] = MIN(len, need);
+        need -= e->rx_head_len[i];
+    }
+    return i;
+}
+
+static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
+                                   uint16_t avail_idx, const DpRxFilter *flt,
+                                   uint32_t *len)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    uint16_t start = vr->last_avail;
+    struct virtio_net_hdr_mrg_rxbuf hdr;
+    unsigned int nheads = 0, iov_cnt = 0, rd_cnt = 0;
+    uint64_t need, have;
+    uint8_t h[DP_FILTER_LEN];
+    size_t direct, rest, hl;
+    VhostDpPkt p;
+    DpRxResult r;
+
+    /* one buffer holds a frame without mergeable buffers */
+    need = e->hdr_len + (e->mrg_rxbuf ? MAX(e->rx_hint, 1) : 1);
+    r = dp_rx_gather(e, mt, avail_idx, need, &nheads, &iov_cnt);
+    if (r == DP_RX_DROPPED && need > e->hdr_len + 1) {
+        /* fewer buffers than the last frame needed: start with one */
+        nheads = iov_cnt = 0;
+        r = dp_rx_gather(e, mt, avail_idx, e->hdr_len + 1, &nheads,
+                         &iov_cnt);
+    }
+    if (r == DP_RX_NO_BUFFERS || r == DP_RX_BROKEN) {
+        return r;
+    }
+    have = 0;
+    if (r == DP_RX_DELIVERED) {
+        for (unsigned int i = 0; i < iov_cnt; i++) {
+            have += e->rx_iov[i].iov_len;
+        }
+        rd_cnt = iov_copy(e->rx_rd_iov, DP_IOV_MAX, e->rx_iov, iov_cnt,
+                          e->hdr_len, have - e->hdr_len);
+    }
+    /* without buffers (r == DP_RX_DROPPED) the frame is only dropped */
+    if (!e->dq->ops->rx_read(e->dq, e->rx_rd_iov, rd_cnt, &p)) {
+        vr->last_avail = start;
+        return DP_RX_NONE;
+    }
+    *len = p.len;
+    e->rx_hint = MIN(p.len, DP_MAX_FRAME);
+    rest = iov_size(p.iov, p.iov_cnt);
+    assert(rest <= p.len);
+    direct = p.len - rest;
+    hl = iov_to_buf(e->rx_rd_iov, rd_cnt, 0, h, MIN(direct, sizeof(h)));
+    hl += iov_to_buf(p.iov, p.iov_cnt, 0, h + hl, sizeof(h) - hl);
+    if (r != DP_RX_DELIVERED || (flt && !dp_rx_filter_pass(&flt->f, h, hl)) ||
+        !dp_offload_to_hdr(e, &p.ol, &hdr.hdr)) {
+        vr->last_avail = start;
+        return DP_RX_DROPPED;
+    }
+    need = (uint64_t)p.len + e->hdr_len;
+    if (need > have) {
+        /* the frame is longer than the buffers taken: take more */
+        r = dp_rx_gather(e, mt, avail_idx, need - have, &nheads, &iov_cnt);
+        if (r != DP_RX_DELIVERED) {
+            /* the frame is read: without room now, it is lost */
+            vr->last_avail = start;
+            return r == DP_RX_BROKEN ? r : DP_RX_DROPPED;
+        }
+    }
+    if (rest) {
+        /* what did not fit came in driver memory */
+        dp_iov_copy(e->rx_iov, iov_cnt, e->hdr_len + direct, p.iov,
+                    p.iov_cnt, rest);
+    } else {
+        e->st.rx_direct++;
+    }
+    nheads = dp_rx_heads_for(e, nheads, iov_cnt, need);
+    vr->last_avail = start + nheads;
+    dp_rx_commit(e, mt, &hdr, nheads, iov_cnt, need);
+    return DP_RX_DELIVERED;
+}
+
+static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
+                                       unsigned int max, uint64_t *bytes,
+                                       bool *starved)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    const DpRxFilter *flt = qatomic_rcu_read(&e->rx_filter);
+    uint16_t avail_idx, old_used = vr->used_idx;
+    unsigned int done = 0, delivered = 0;
+
+    if (!dp_vring_avail(vr, &avail_idx)) {
+        return 0;
+    }
+    max = MIN(max, VHOST_DP_BURST);
+    while (done < max) {
+        uint32_t len = 0;
+        DpRxResult r = dp_rx_direct_one(e, mt, avail_idx, flt, &len);
+
+        if (r == DP_RX_NONE || r == DP_RX_BROKEN) {
+            break;
+        }
+        if (r == DP_RX_NO_BUFFERS) {
+            /* as in dp_rx_burst(); no frame was read */
+            e->rx_seen = avail_idx;
+            if (!dp_vring_notify_on(vr, avail_idx)) {
+                *starved = true;
+                e->st.rx_no_buffers++;
+            }
+            break;
+        }
+        if (r == DP_RX_DELIVERED) {
+            delivered++;
+            *bytes += len;
+            e->st.rx_bytes += len;
+        } else {
+            e->st.rx_drops++;
+        }
+        done++;
+    }
+    if (delivered) {
+        e->st.rx_packets += delivered;
+        e->st.bursts++;
+    }
+    dp_vring_flush(vr, old_used, mt);
+    trace_vhost_dp_rx_burst(e, done, delivered);
+    return done;
+}
+
+/*
  * Move frames from the driver to the RX vring.  Returns the frames
  * handled; sets *@starved when the guest has no buffers left.
  */
@@ -378,6 +543,9 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
     uint16_t avail_idx, old_used = vr->used_idx;
     unsigned int done = 0, delivered = 0;
 
+    if (e->dq->ops->rx_read) {
+        return dp_rx_direct_burst(e, mt, max, bytes, starved);
+    }
     if (!e->rx_count) {
         e->rx_first = 0;
         e->rx_count = e->dq->ops->rx_burst(e->dq, e->rx_pkts,
@@ -394,7 +562,11 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
         const VhostDpPkt *p = &e->rx_pkts[e->rx_first + done];
         DpRxResult r;
 
-        if (flt && !dp_rx_filter_pass(&flt->f, p)) {
+        uint8_t h[DP_FILTER_LEN];
+
+        if (flt && !dp_rx_filter_pass(&flt->f, h,
+                                      iov_to_buf(p->iov, p->iov_cnt, 0, h,
+                                                 sizeof(h)))) {
             e->st.rx_drops++;
             done++;
             continue;

@@ -138,7 +138,7 @@ typedef struct VhostDpFastOps {
                              unsigned int n);
 
     /**
-     * @rx_burst: receive up to @n frames (mandatory).
+     * @rx_burst: receive up to @n frames (mandatory without @rx_read).
      *
      * Fills @pkts[0..ret) with frames in driver-owned memory: @iov,
      * @iov_cnt, @len, @ol and, if the driver wants it, @priv.  The
@@ -170,6 +170,23 @@ typedef struct VhostDpFastOps {
      * turns polling off for its IOThread.
      */
     bool (*rx_poll)(VhostDpDriverQueue *dq);
+
+    /**
+     * @rx_read: receive one frame straight into guest buffers (optional).
+     *
+     * For a driver whose source copies every frame anyway, as read(2)
+     * does: it saves the engine's copy.  The engine then calls it instead
+     * of rx_burst, and only once it holds guest buffers for a frame.
+     * Reads the next frame: its first bytes into @iov[0..@iov_cnt), which
+     * is guest memory the driver may write only during the call, and the
+     * rest, if the frame is longer, into driver memory.  Fills @pkt: @len
+     * is the whole frame's length, @ol its offloads, and @iov/@iov_cnt
+     * describe the bytes past the ones in @iov (@iov_cnt 0 when all
+     * fitted), valid until the next call.  @iov_cnt may be 0: the frame
+     * is read only to be dropped.  Returns false when no frame is ready.
+     */
+    bool (*rx_read)(VhostDpDriverQueue *dq, const struct iovec *iov,
+                    unsigned int iov_cnt, VhostDpPkt *pkt);
 } VhostDpFastOps;
 
 /**

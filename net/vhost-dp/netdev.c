@@ -511,6 +511,7 @@ static VhostDpInfo *vhost_dp_info(VhostDpNet *net)
         q->tx_stalls = st.tx_stalls;
         q->rx_no_buffers = st.rx_no_buffers;
         q->budget_yields = st.budget_yields;
+        q->rx_direct = st.rx_direct;
         QAPI_LIST_APPEND(tail, q);
     }
     return info;

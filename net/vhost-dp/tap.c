@@ -14,12 +14,14 @@
  * may hand us follow the ones the guest accepts (TUNSETOFFLOAD).
  *
  * io=syscalls (the default) drains and fills whole bursts with readv and
- * writev loops on the non-blocking TAP fd, writing straight from guest
- * memory.  io=uring moves whole bursts with one io_uring_enter():
- * receive buffers stay posted as readv requests, transmitted frames are
- * copied into slots and written by writev requests, and the ring's fd
- * tells the engine about completions.  The TAP's per-frame kernel work
- * dominates both; the loops measured faster (make bench).
+ * writev loops on the non-blocking TAP fd, straight from and into guest
+ * memory (a received frame longer than the buffers the engine offers
+ * ends in a slot, which the engine copies).  io=uring moves whole bursts
+ * with one io_uring_enter(): receive buffers stay posted as readv
+ * requests, transmitted frames are copied into slots and written by
+ * writev requests, and the ring's fd tells the engine about completions.
+ * The TAP's per-frame kernel work dominates both; the loops measured
+ * faster (make bench).
  */
 
 #include "qemu/osdep.h"
@@ -47,7 +49,6 @@ OBJECT_DECLARE_SIMPLE_TYPE(VhostDpTap, VHOST_DP_TAP)
 #define TAP_RX_SLOTS    128             /* a power of two */
 #define TAP_TX_SLOTS    128
 #define TAP_FRAME_MAX   (64 * KiB + 64)
-#define TAP_RX_BURST_BYTES (256 * KiB)  /* io=syscalls: read per burst */
 #define TAP_HDR_LEN     sizeof(struct virtio_net_hdr)
 
 /* io_uring user_data: the slot index, and which side */
@@ -89,6 +90,7 @@ typedef struct TapQueue {
 
     /* syscalls mode: header plus the frame's pieces */
     struct iovec tx_iov[IOV_MAX + 1];
+    struct iovec rx_iov[IOV_MAX];
 } TapQueue;
 
 struct VhostDpTap {
@@ -282,54 +284,48 @@ static unsigned int dptap_sys_tx_burst(VhostDpDriverQueue *dq,
     return i;
 }
 
-static unsigned int dptap_sys_rx_burst(VhostDpDriverQueue *dq,
-                                     VhostDpPkt *pkts, unsigned int n)
+/*
+ * Read one frame: the TAP's header into the first slot, the frame into
+ * the engine's (guest) buffers and, past them, into the slot.
+ */
+static bool dptap_sys_rx_read(VhostDpDriverQueue *dq, const struct iovec *iov,
+                              unsigned int iov_cnt, VhostDpPkt *pkt)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
-    size_t bytes = 0;
-    unsigned int i = 0;
+    TapSlot *s = &q->rx[0];
+    struct iovec *v = q->rx_iov;
+    size_t room = 0, len;
+    ssize_t r;
 
-    QEMU_BUILD_BUG_ON(TAP_RX_SLOTS < VHOST_DP_BURST);
-    /*
-     * The engine has handled the previous burst: start from the first
-     * slot again, so that the slots in use stay in the cache, and stop
-     * after TAP_RX_BURST_BYTES so that big frames are copied to the
-     * guest while they still are.
-     */
-    for (unsigned int reads = 0; reads < n && bytes < TAP_RX_BURST_BYTES;
-         reads++) {
-        TapSlot *s = &q->rx[i];
-        ssize_t r;
-
-        s->iov[1].iov_len = TAP_FRAME_MAX;
-        r = readv(q->fd, s->iov, 2);
-        if (r < 0) {
-            if (errno != EAGAIN) {
-                q->errors++;
-            }
-            break;
-        }
-        if (r <= (ssize_t)q->hdr_len) {
-            q->errors++;        /* a runt: cannot happen with a TAP */
-            continue;
-        }
-        s->iov[1].iov_len = r - q->hdr_len;
-        pkts[i] = (VhostDpPkt) {
-            .iov = &s->iov[1],
-            .iov_cnt = 1,
-            .len = r - q->hdr_len,
-            .priv = i,
-        };
-        vhost_dp_vnet_to_offload(&s->hdr, &pkts[i].ol);
-        bytes += r;
-        i++;
+    iov_cnt = MIN(iov_cnt, ARRAY_SIZE(q->rx_iov) - 2);
+    v[0] = s->iov[0];
+    for (unsigned int i = 0; i < iov_cnt; i++) {
+        v[1 + i] = iov[i];
+        room += iov[i].iov_len;
     }
-    return i;
+    v[1 + iov_cnt].iov_base = s->iov[1].iov_base;
+    v[1 + iov_cnt].iov_len = TAP_FRAME_MAX;
+    r = readv(q->fd, v, iov_cnt + 2);
+    if (r <= (ssize_t)q->hdr_len) {
+        if (r >= 0 || errno != EAGAIN) {
+            q->errors++;        /* a runt cannot happen with a TAP */
+        }
+        return false;
+    }
+    len = r - q->hdr_len;
+    s->iov[1].iov_len = len > room ? len - room : 0;
+    *pkt = (VhostDpPkt) {
+        .iov = &s->iov[1],
+        .iov_cnt = len > room,
+        .len = len,
+    };
+    vhost_dp_vnet_to_offload(&s->hdr, &pkt->ol);
+    return true;
 }
 
 static const VhostDpFastOps dptap_sys_ops = {
     .tx_burst = dptap_sys_tx_burst,
-    .rx_burst = dptap_sys_rx_burst,
+    .rx_read = dptap_sys_rx_read,
 };
 
 /*

@@ -329,6 +329,79 @@ static void test_tap(void *obj, void *data, QGuestAllocator *alloc)
 }
 
 /*
+ * io=syscalls reads each frame straight into the guest's buffers, taking
+ * as many as the last frame needed: a longer frame continues, copied,
+ * in further buffers, a shorter one leaves the spare buffers for the next
+ * frames.  Every frame arrives intact in the fewest buffers, the buffers
+ * are used in the order the guest posted them, and rx-direct counts the
+ * frames read whole.
+ */
+static void test_tap_rx_direct(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0);
+    /* frame sizes, and whether they fit the buffers the last one took */
+    static const struct {
+        uint32_t len;
+        bool direct;
+    } f[] = {
+        { 100, true }, { 1200, false }, { 1200, true }, { 100, true },
+        { 60, true }, { 1514, false }, { 700, true }, { 1514, false },
+    };
+    enum { NBUF = 64, BUF = 256 };
+    uint64_t buf[NBUF] = { 0 }, direct0, pkts0;
+    uint32_t posted[NBUF], next = 0, ndirect = 0;
+    uint8_t frame[1514], got[1600];
+    int s;
+
+    s = dp_tap_test_socket(data);
+    if (s < 0) {
+        return;
+    }
+    g_assert(qvirtio_get_features(net->vdev) &
+             (1ull << VIRTIO_NET_F_MRG_RXBUF));
+    for (int i = 0; i < NBUF; i++) {
+        uint64_t addr = guest_alloc(alloc, BUF);
+
+        posted[i] = qvirtqueue_add(qts, rx, addr, BUF, true, false);
+        g_assert_cmpuint(posted[i], <, NBUF);
+        buf[posted[i]] = addr;
+        qvirtqueue_kick(qts, net->vdev, rx, posted[i]);
+    }
+    direct0 = dp_stat(qts, 0, "rx-direct");
+    pkts0 = dp_stat(qts, 0, "rx-packets");
+
+    for (uint32_t k = 0; k < ARRAY_SIZE(f); k++) {
+        uint32_t seq = 500 + k, want = (f[k].len + DP_HDR_LEN + BUF - 1) / BUF;
+        uint32_t off = 0, head, len;
+        struct virtio_net_hdr_mrg_rxbuf hdr;
+
+        dp_fill_frame(frame, f[k].len, seq);
+        g_assert_cmpint(send(s, frame, f[k].len, 0), ==, f[k].len);
+        ndirect += f[k].direct;
+        for (uint32_t b = 0; b < want; b++) {
+            g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+            /* the buffers in the order they were posted, none skipped */
+            g_assert_cmpuint(head, ==, posted[next]);
+            next++;
+            g_assert_cmpuint(len, <=, BUF);
+            qtest_memread(qts, buf[head], got + off, len);
+            off += len;
+        }
+        memcpy(&hdr, got, sizeof(hdr));
+        g_assert_cmpuint(le16_to_cpu(hdr.num_buffers), ==, want);
+        g_assert_cmpuint(off, ==, DP_HDR_LEN + f[k].len);
+        g_assert(memcmp(got + DP_HDR_LEN, frame, f[k].len) == 0);
+    }
+    g_assert_false(qvirtqueue_get_buf(qts, rx, NULL, NULL));
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-packets") - pkts0, ==,
+                     ARRAY_SIZE(f));
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-direct") - direct0, ==, ndirect);
+    close(s);
+}
+
+/*
  * QEMU's own announcement (announce-self, as after migration) leaves
  * through the driver: a RARP frame from the NIC's MAC reaches the TAP.
  */
@@ -743,6 +816,8 @@ static void register_vhost_dp_drivers_test(void)
     qos_add_test("vhost-dp/tap/announce", "virtio-net", test_tap_announce,
                  &opts);
     qos_add_test("vhost-dp/tap/rx-filter", "virtio-net", test_tap_rx_filter,
+                 &opts);
+    qos_add_test("vhost-dp/tap/rx-direct", "virtio-net", test_tap_rx_direct,
                  &opts);
     opts.arg = (gpointer)"mq";
     opts.edge.extra_device_opts = "mq=on";
