@@ -40,6 +40,9 @@
 #define DP_IOV_MAX          2048
 #define DP_PKT_IOV_MAX      1024
 
+/* Largest vring (vhost-dp-ops.c checks) */
+#define DP_VRING_MAX        32768
+
 /* Largest frame accepted from the guest, without its virtio header */
 #define DP_MAX_FRAME        (65535 + 14 + 4)
 
@@ -110,6 +113,15 @@ struct VhostDpEngine {
         int16_t pkt;                /* index in tx_pkts, or -1: dropped */
     } tx_chain[VHOST_DP_BURST];
 
+    /*
+     * [io] Zero-copy TX (the driver has tx_hold): the heads of the
+     * frames it took, in order, from tx_reclaimed (given back to the
+     * guest) to tx_taken.
+     */
+    uint16_t tx_held[DP_VRING_MAX];
+    uint64_t tx_taken;
+    uint64_t tx_reclaimed;
+
     /* [io] RX: frames taken from the driver, not yet delivered */
     VhostDpPkt rx_pkts[VHOST_DP_BURST];
     unsigned int rx_first;
@@ -130,6 +142,7 @@ struct VhostDpEngine {
 /* vhost-dp-net.c */
 unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
                          unsigned int max, uint64_t *bytes, bool *stall);
+void dp_tx_release_held(VhostDpEngine *e);
 unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
                          unsigned int max, uint64_t *bytes, bool *starved);
 void dp_rx_release(VhostDpEngine *e, unsigned int n);
@@ -142,5 +155,6 @@ void dp_engine_attach(VhostDpEngine *e);
 void dp_engine_detach(VhostDpEngine *e);
 void dp_engine_rerun(VhostDpEngine *e);
 void dp_engine_invalidate(VhostDpEngine *e, uint64_t first, uint64_t last);
+void dp_engine_tx_flush(VhostDpEngine *e);
 
 #endif

@@ -79,6 +79,7 @@ static void dp_publish_stats(VhostDpEngine *e)
     st = e->st;
     /* what the driver took and dropped is a drop too */
     st.tx_drops += e->dq->tx_drops;
+    st.tx_zero_copy = e->dq->tx_zero_copy;
     for (size_t i = 0; i < sizeof(st) / sizeof(uint64_t); i++) {
         qatomic_set(&dst[i], src[i]);
     }
@@ -312,6 +313,7 @@ static void dp_attach_bh(void *opaque)
 {
     VhostDpEngine *e = opaque;
 
+    assert(e->tx_taken == e->tx_reclaimed);
     e->running = true;
     e->tx_stalled = false;
     e->rx_starved = false;
@@ -334,6 +336,8 @@ static void dp_detach_bh(void *opaque)
 {
     VhostDpEngine *e = opaque;
 
+    /* the guest gets back what the driver held, before the ring stops */
+    dp_tx_release_held(e);
     for (unsigned int i = 0; i < DP_NVQS; i++) {
         if (e->vr[i].ready) {
             aio_set_event_notifier(e->ctx, &e->vr[i].kick, NULL, NULL,
@@ -387,6 +391,10 @@ static void dp_invalidate_bh(void *opaque)
     DpInvalidate *inv = opaque;
     VhostDpEngine *e = inv->e;
 
+    /* the driver may hold frames at the IOVAs that go away */
+    if (e->running) {
+        dp_tx_release_held(e);
+    }
     dp_iotlb_flush(&e->rings);
     for (unsigned int i = 0; i < DP_NVQS; i++) {
         if (dp_vring_invalidated(&e->vr[i], inv->first, inv->last)) {
@@ -408,6 +416,26 @@ void dp_engine_invalidate(VhostDpEngine *e, uint64_t first, uint64_t last)
     DpInvalidate inv = { .e = e, .first = first, .last = last };
 
     aio_wait_bh_oneshot(e->ctx, dp_invalidate_bh, &inv);
+}
+
+static void dp_tx_flush_bh(void *opaque)
+{
+    VhostDpEngine *e = opaque;
+
+    if (e->running) {
+        dp_tx_release_held(e);
+    }
+}
+
+/*
+ * Guest memory is about to change (the memory table): a driver holding
+ * transmitted frames (zero-copy) must stop using them first.
+ */
+void dp_engine_tx_flush(VhostDpEngine *e)
+{
+    if (e->started && e->dq->tx_hold) {
+        aio_wait_bh_oneshot(e->ctx, dp_tx_flush_bh, e);
+    }
 }
 
 /*

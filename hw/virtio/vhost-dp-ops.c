@@ -88,6 +88,8 @@ static int dp_set_mem_table(struct vhost_dev *dev, struct vhost_memory *mem)
         };
         memory_region_ref(s->mr);
     }
+    /* nothing may use the old table's memory past this */
+    dp_engine_tx_flush(e);
     old = e->rings.mem;
     qatomic_rcu_set(&e->rings.mem, mt);
     if (old) {

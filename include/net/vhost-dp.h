@@ -128,7 +128,9 @@ typedef struct VhostDpFastOps {
      * @tx_burst: transmit up to @n frames (mandatory).
      *
      * The frames' memory belongs to the engine (it is guest memory): the
-     * driver copies what it needs before it returns and keeps no pointer.
+     * driver copies what it needs before it returns and keeps no pointer,
+     * unless the queue has @tx_hold (see VhostDpDriverQueue).  The iovec
+     * arrays are the engine's in any case, valid during the call only.
      * Returns how many frames, from the start of @pkts, were taken (sent,
      * queued, or dropped and counted by the driver).  A return below @n
      * means back-pressure: the engine offers the rest again later, after
@@ -187,6 +189,18 @@ typedef struct VhostDpFastOps {
      */
     bool (*rx_read)(VhostDpDriverQueue *dq, const struct iovec *iov,
                     unsigned int iov_cnt, VhostDpPkt *pkt);
+
+    /**
+     * @tx_flush: stop using the guest memory of the frames taken
+     * (mandatory with @tx_hold).
+     *
+     * Finishes the I/O in flight, or copies the frames that still wait
+     * into driver memory, and counts every frame taken in @tx_completed.
+     * The engine calls it before it stops and before guest memory or a
+     * vIOMMU mapping goes away.  It may block; it must not call
+     * vhost_dp_queue_wake().
+     */
+    void (*tx_flush)(VhostDpDriverQueue *dq);
 } VhostDpFastOps;
 
 /**
@@ -205,6 +219,14 @@ typedef struct VhostDpFastOps {
  * @tx_drops: frames tx_burst took but could not send, counted by the
  *     driver in the engine's thread; the engine reports them in its
  *     tx-drops.
+ * @tx_hold: zero-copy transmit, set in open_queue.  The frames tx_burst
+ *     takes stay in guest memory until the driver is done with them: it
+ *     counts them in @tx_completed, in the order tx_burst took them, and
+ *     calls vhost_dp_queue_wake() when it counts some outside tx_burst.
+ *     Only then does the guest get the buffers back.
+ * @tx_completed: see @tx_hold.
+ * @tx_zero_copy: frames the driver sent from guest memory (@tx_hold),
+ *     reported in tx-zero-copy.
  */
 struct VhostDpDriverQueue {
     /*< private >*/
@@ -214,7 +236,10 @@ struct VhostDpDriverQueue {
     const VhostDpFastOps *ops;
     int fd;
     bool tx_wait_writable;
+    bool tx_hold;
     uint64_t tx_drops;
+    uint64_t tx_completed;
+    uint64_t tx_zero_copy;
 };
 
 /**

@@ -7,9 +7,13 @@
  *
  * mode=loopback: what a queue pair transmits comes back on its receive
  * side, copied into a ring of frame slots (optionally with the MAC
- * addresses swapped).  mode=sink drops and counts what is transmitted;
- * mode=source also generates frames of frame-size bytes on the receive
- * side as fast as the guest takes them.
+ * addresses swapped).  With zero-copy=on the slots point at the guest's
+ * transmit buffers instead, which the guest gets back once the frame is
+ * received (tx_hold); frames in more pieces than a slot describes are
+ * still copied, and tx_flush copies the frames that wait.  mode=sink
+ * drops and counts what is transmitted; mode=source also generates
+ * frames of frame-size bytes on the receive side as fast as the guest
+ * takes them.
  */
 
 #include "qemu/osdep.h"
@@ -26,6 +30,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VhostDpLoopback, VHOST_DP_LOOPBACK)
 
 /* Frame slots per queue; a power of two */
 #define LB_SLOTS        256
+/* zero-copy: pieces a slot describes (the swapped MACs, the frame) */
+#define LB_ZC_IOV       16
 #define LB_SLOT_SIZE    (64 * KiB + 64)
 #define LB_MAX_QUEUES   256
 
@@ -35,12 +41,17 @@ struct VhostDpLoopback {
     VhostDpLoopbackMode mode;
     bool mac_swap;
     bool offloads;
+    bool zero_copy;
     uint32_t frame_size;
 };
 
 typedef struct LbSlot {
     struct iovec iov;
     VhostDpOffload ol;
+    /* zero-copy: the frame where the guest wrote it */
+    struct iovec zc_iov[LB_ZC_IOV];
+    unsigned int zc_cnt;                /* 0: the frame is in iov */
+    uint8_t macs[12];
 } LbSlot;
 
 typedef struct LbQueue {
@@ -55,8 +66,46 @@ typedef struct LbQueue {
     uint32_t taken;     /* next slot rx_burst hands out */
     uint32_t cons;      /* next slot rx_release frees */
     bool pushed_back;   /* tx_burst took less than offered */
+    bool zero_copy;
+    uint32_t done;      /* zero-copy: slots before it are completed */
     struct iovec src_iov;   /* mode=source: the generated frame */
 } LbQueue;
+
+/*
+ * zero-copy: describe the frame where it is in guest memory, the MACs
+ * swapped in the slot if asked; false if it has too many pieces.
+ */
+static bool lb_zc_take(LbQueue *q, LbSlot *s, const VhostDpPkt *p)
+{
+    size_t skip = q->mac_swap && p->len >= 12 ? 12 : 0;
+    unsigned int n = 0;
+
+    if (p->iov_cnt > LB_ZC_IOV - 1) {
+        return false;
+    }
+    if (skip) {
+        uint8_t f[12];
+
+        iov_to_buf(p->iov, p->iov_cnt, 0, f, 12);
+        memcpy(s->macs, f + 6, 6);
+        memcpy(s->macs + 6, f, 6);
+        s->zc_iov[n++] = (struct iovec) { s->macs, 12 };
+    }
+    n += iov_copy(&s->zc_iov[n], LB_ZC_IOV - n, p->iov, p->iov_cnt, skip,
+                  p->len - skip);
+    s->zc_cnt = n;
+    q->dq.tx_zero_copy++;
+    return true;
+}
+
+/* zero-copy: the guest may have the buffers of slots before @upto back */
+static void lb_zc_complete(LbQueue *q, uint32_t upto)
+{
+    if ((int32_t)(upto - q->done) > 0) {
+        q->dq.tx_completed += upto - q->done;
+        q->done = upto;
+    }
+}
 
 static unsigned int lb_tx_burst(VhostDpDriverQueue *dq,
                                 const VhostDpPkt *pkts, unsigned int n)
@@ -80,9 +129,14 @@ static unsigned int lb_tx_burst(VhostDpDriverQueue *dq,
         if (p->len > LB_SLOT_SIZE) {
             continue;       /* cannot be: the engine caps frames at 64 KiB */
         }
+        s->ol = p->ol;
+        if (q->zero_copy && lb_zc_take(q, s, p)) {
+            q->prod++;
+            continue;
+        }
+        s->zc_cnt = 0;
         s->iov.iov_len = iov_to_buf(p->iov, p->iov_cnt, 0, s->iov.iov_base,
                                     p->len);
-        s->ol = p->ol;
         if (q->mac_swap && s->iov.iov_len >= 12) {
             uint8_t tmp[6], *f = s->iov.iov_base;
 
@@ -118,9 +172,10 @@ static unsigned int lb_rx_burst(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
         LbSlot *s = &q->slot[q->taken % LB_SLOTS];
 
         pkts[i] = (VhostDpPkt) {
-            .iov = &s->iov,
-            .iov_cnt = 1,
-            .len = s->iov.iov_len,
+            .iov = s->zc_cnt ? s->zc_iov : &s->iov,
+            .iov_cnt = s->zc_cnt ? s->zc_cnt : 1,
+            .len = s->zc_cnt ? iov_size(s->zc_iov, s->zc_cnt) :
+                               s->iov.iov_len,
             .ol = s->ol,
         };
     }
@@ -135,6 +190,11 @@ static void lb_rx_release(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
     if (q->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
         q->cons += n;
         assert(q->taken - q->cons <= LB_SLOTS);
+        if (q->zero_copy && n) {
+            /* received: the guest may have the transmit buffers back */
+            lb_zc_complete(q, q->cons);
+            vhost_dp_queue_wake(dq);
+        }
         if (n && q->pushed_back) {
             /* room again: the engine waits for this to send more */
             q->pushed_back = false;
@@ -157,11 +217,37 @@ static bool lb_rx_poll(VhostDpDriverQueue *dq)
     }
 }
 
+/*
+ * zero-copy: copy the frames that wait into their slots.  Slots the
+ * engine has (rx_burst handed them out) keep their iovec array, so the
+ * frame moves to its first entry and the others become empty.
+ */
+static void lb_tx_flush(VhostDpDriverQueue *dq)
+{
+    LbQueue *q = container_of(dq, LbQueue, dq);
+
+    for (uint32_t i = q->done; i != q->prod; i++) {
+        LbSlot *s = &q->slot[i % LB_SLOTS];
+
+        if (!s->zc_cnt) {
+            continue;
+        }
+        s->iov.iov_len = iov_to_buf(s->zc_iov, s->zc_cnt, 0,
+                                    s->iov.iov_base, LB_SLOT_SIZE);
+        s->zc_iov[0] = s->iov;
+        for (unsigned int k = 1; k < s->zc_cnt; k++) {
+            s->zc_iov[k] = (struct iovec) { NULL, 0 };
+        }
+    }
+    lb_zc_complete(q, q->prod);
+}
+
 static const VhostDpFastOps lb_fast_ops = {
     .tx_burst = lb_tx_burst,
     .rx_burst = lb_rx_burst,
     .rx_release = lb_rx_release,
     .rx_poll = lb_rx_poll,
+    .tx_flush = lb_tx_flush,
 };
 
 static void lb_fill_source_frame(uint8_t *f, uint32_t size, unsigned int qi)
@@ -191,6 +277,9 @@ static VhostDpDriverQueue *lb_open_queue(VhostDpDriver *drv,
     q->mode = lb->mode;
     q->mac_swap = lb->mac_swap;
     q->index = index;
+    q->zero_copy = lb->zero_copy &&
+                   lb->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK;
+    q->dq.tx_hold = q->zero_copy;
     if (lb->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
         q->mem = g_malloc(LB_SLOTS * LB_SLOT_SIZE);
         for (unsigned int i = 0; i < LB_SLOTS; i++) {
@@ -237,6 +326,9 @@ static const VhostDpProp lb_props[] = {
         .min = 60, .max = 65535),
     VHOST_DP_PROP_BOOL("offloads", VhostDpLoopback, offloads,
         "Accept and return checksum and TCP segmentation offloads"),
+    VHOST_DP_PROP_BOOL("zero-copy", VhostDpLoopback, zero_copy,
+        "Loopback mode: keep transmitted frames in guest memory until "
+        "received (one copy instead of two)"),
 };
 
 static void lb_instance_init(Object *obj)

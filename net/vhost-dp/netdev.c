@@ -512,6 +512,7 @@ static VhostDpInfo *vhost_dp_info(VhostDpNet *net)
         q->rx_no_buffers = st.rx_no_buffers;
         q->budget_yields = st.budget_yields;
         q->rx_direct = st.rx_direct;
+        q->tx_zero_copy = st.tx_zero_copy;
         QAPI_LIST_APPEND(tail, q);
     }
     return info;

@@ -20,8 +20,9 @@
  * guest moves while the device runs (ring-remap); a buffer the guest
  * unmapped; a read-only page the device must not write, also right
  * after reading it; a descriptor table across two pages at a misaligned
- * address; an indirect table across two scattered pages; and a device
- * whose DMA VT-d does not translate (translation off, pass-through).
+ * address; an indirect table across two scattered pages; a device
+ * whose DMA VT-d does not translate (translation off, pass-through); and
+ * transmit buffers a zero-copy driver holds when the guest unmaps them.
  */
 
 #include "qemu/osdep.h"
@@ -55,7 +56,7 @@
 
 #define DP_CMDLINE \
     "-M q35 -m 512M -nodefaults -device intel-iommu,intremap=off " \
-    "-object iothread,id=io0 -object vhost-dp-loopback,id=drv0 " \
+    "-object iothread,id=io0 -object vhost-dp-loopback,id=drv0%s " \
     "-netdev vhostdp,id=hs0,driver=drv0,iothread=io0 " \
     "-device virtio-net-pci,netdev=hs0,iommu_platform=on," \
     "disable-legacy=on,addr=04.0,romfile="
@@ -64,6 +65,9 @@ enum {
     DP_RX = 0,
     DP_TX = 1,
 };
+
+/* the loopback driver keeps transmitted frames in guest memory */
+static bool dp_zero_copy;
 
 /* What VT-d does with the device's DMA */
 typedef enum DpIommu {
@@ -472,7 +476,7 @@ static uint8_t dp_start(DpTest *t, DpIommu iommu, DpLayout layout,
     uint8_t status;
 
     memset(t, 0, sizeof(*t));
-    t->qts = qtest_init(DP_CMDLINE);
+    t->qts = qtest_initf(DP_CMDLINE, dp_zero_copy ? ",zero-copy=on" : "");
     t->translate = iommu == DP_IOMMU_TRANSLATE;
     pc_alloc_init(&t->alloc, t->qts, 0);
     if (iommu != DP_IOMMU_OFF) {
@@ -1031,6 +1035,62 @@ static void test_untranslated(const void *data)
     dp_end(&t);
 }
 
+/*
+ * 8. Zero-copy (vhost-dp-loopback,zero-copy=on): transmitted frames wait
+ * in the driver, still in the guest's buffers, for receive buffers; the
+ * guest unmaps the page of those transmit buffers.  The invalidation
+ * makes the driver let go of guest memory first: the guest gets its
+ * buffers back, what it then writes into the old page does not reach the
+ * frames, and they arrive intact once it posts receive buffers.
+ */
+static void test_zero_copy_unmap(const void *data)
+{
+    enum { N = 4, RXSIZE = 2048, LEN = 700, STRIDE = 0x400 };
+    DpTest t;
+    DpVq *rx = &t.vq[DP_RX], *tx = &t.vq[DP_TX];
+    uint64_t txbuf, rxbuf, gpa;
+    uint16_t txhead[N], rxhead[N];
+    gint64 end;
+
+    dp_zero_copy = true;
+    dp_start_ok(&t, DP_IOMMU_TRANSLATE, DP_LAYOUT_PAGES);
+    txbuf = dp_map_new(&t, 1, VTD_SL_R | VTD_SL_W);
+    rxbuf = dp_map_new(&t, N * RXSIZE / DP_PAGE, VTD_SL_R | VTD_SL_W);
+    dp_roundtrip(&t, txbuf, rxbuf, RXSIZE, 1, LEN);
+    g_assert_cmpuint(dp_stat(&t, "tx-zero-copy"), ==, 1);
+
+    for (int i = 0; i < N; i++) {
+        dp_put_frame(&t, txbuf + i * STRIDE, 50 + i, LEN);
+        txhead[i] = dp_send(&t, txbuf + i * STRIDE, LEN);
+    }
+    end = g_get_monotonic_time() + DP_TIMEOUT_US;
+    while (dp_stat(&t, "tx-packets") < 1 + N) {
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(1000);
+    }
+    /* taken, and held: the guest has none of the buffers back */
+    dp_expect_idle(&t, tx);
+    g_assert_cmpuint(dp_stat(&t, "tx-zero-copy"), ==, 1 + N);
+
+    gpa = dp_gpa(&t, txbuf);
+    dp_map(&t, txbuf, 0, 0);
+    vtd_flush_page(&t, txbuf);
+    for (int i = 0; i < N; i++) {
+        dp_expect_used(&t, tx, txhead[i], 0);
+    }
+    qtest_memset(t.qts, gpa, DP_OLD_FILL, DP_PAGE);
+
+    for (int i = 0; i < N; i++) {
+        rxhead[i] = dp_post_rx(&t, rxbuf + i * RXSIZE, RXSIZE);
+    }
+    for (int i = 0; i < N; i++) {
+        dp_expect_used(&t, rx, rxhead[i], DP_HDR_LEN + LEN);
+        dp_check_rx(&t, rxbuf + i * RXSIZE, RXSIZE, 50 + i, LEN);
+    }
+    g_assert_cmpuint(dp_stat(&t, "ring-errors"), ==, 0);
+    dp_end(&t);
+}
+
 typedef struct DpCase {
     const char *path;
     void (*fn)(const void *data);
@@ -1076,6 +1136,7 @@ int main(int argc, char **argv)
           GINT_TO_POINTER(DP_IOMMU_OFF) },
         { "passthrough", test_untranslated,
           GINT_TO_POINTER(DP_IOMMU_PASSTHROUGH) },
+        { "zero-copy-unmap", test_zero_copy_unmap },
     };
 
     g_test_init(&argc, &argv, NULL);

@@ -731,6 +731,165 @@ static void test_poll(void *obj, void *data, QGuestAllocator *alloc)
     guest_free(alloc, txbuf);
 }
 
+/*
+ * Zero-copy transmit (vhost-dp-loopback,zero-copy=on): the driver keeps
+ * the guest's transmit buffers until the frame is received.
+ */
+static void *dp_before_zc(GString *cmd_line, void *arg)
+{
+    g_string_append_printf(cmd_line,
+                           " -object iothread,id=dpio0"
+                           " -object iothread,id=dpio1"
+                           " -object vhost-dp-loopback,id=dpdrv0,"
+                           "zero-copy=on,mac-swap=%s"
+                           " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=2,"
+                           "iothreads.0=dpio0,iothreads.1=dpio1 ",
+                           arg ? "on" : "off");
+    return arg;
+}
+
+/* Frames come back intact (MACs swapped with mac-swap), none copied */
+static void test_zero_copy(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    static const uint32_t lens[] = { 60, 1514, 1986, 12, 100 };
+    uint64_t zc = dp_stat(qts, 0, "tx-zero-copy");
+    uint64_t txbuf = guest_alloc(alloc, DP_HDR_LEN + 2048);
+    uint8_t frame[2048], got[DP_BUF_LEN];
+
+    if (!data) {
+        dp_loopback(qts, net, alloc, 0, 1, 60);
+        dp_loopback(qts, net, alloc, 0, 8, 1514);
+        dp_loopback(qts, net, alloc, 0, 4, 1986);
+        g_assert_cmpuint(dp_stat(qts, 0, "tx-zero-copy") - zc, ==, 13);
+        return;
+    }
+    for (unsigned int i = 0; i < ARRAY_SIZE(lens); i++) {
+        uint64_t rxbuf = guest_alloc(alloc, DP_BUF_LEN);
+        uint32_t head, len;
+
+        head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
+        qvirtqueue_kick(qts, net->vdev, rx, head);
+        dp_fill_frame(frame, lens[i], i);
+        head = dp_tx_add(qts, tx, txbuf, lens[i], i);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+        g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+        g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+        g_assert_cmpuint(len, ==, DP_HDR_LEN + lens[i]);
+        qtest_memread(qts, rxbuf, got, len);
+        /* the swap is in the driver's copy: the guest's buffer is as sent */
+        g_assert(memcmp(got + DP_HDR_LEN, frame + 6, 6) == 0);
+        g_assert(memcmp(got + DP_HDR_LEN + 6, frame, 6) == 0);
+        g_assert(memcmp(got + DP_HDR_LEN + 12, frame + 12,
+                        lens[i] - 12) == 0);
+        qtest_memread(qts, txbuf + DP_HDR_LEN, got, lens[i]);
+        g_assert(memcmp(got, frame, lens[i]) == 0);
+        guest_free(alloc, rxbuf);
+    }
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-zero-copy") - zc, ==,
+                     ARRAY_SIZE(lens));
+    guest_free(alloc, txbuf);
+}
+
+/*
+ * Transmit N frames while the guest has no receive buffers: the driver
+ * holds them, so the guest does not get the transmit buffers back.  Then
+ * @how (a VM stop, or a device reset) must make the driver let go of
+ * guest memory first: the frames are copied, the guest gets its buffers
+ * back, and once receive buffers come the frames arrive intact.  (Frames
+ * the engine had already taken for the starved receive ring are dropped
+ * when it stops, as before: the others must arrive.)
+ */
+static void dp_zc_hold(QVirtioNet *net, QGuestAllocator *alloc,
+                       const char *how)
+{
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx, *tx = dp_tx(net, 0);
+    enum { N = 8, LEN = 300 };
+    uint64_t txbuf[N], rxbuf[N], tx0 = dp_stat(qts, 0, "tx-packets");
+    uint64_t zc0 = dp_stat(qts, 0, "tx-zero-copy");
+    uint64_t errs = dp_stat(qts, 0, "ring-errors");
+    uint64_t drops0 = dp_stat(qts, 0, "rx-drops"), d;
+    uint32_t rxhead[N], lens[N];
+    uint16_t used0 = dp_used_idx(qts, tx);
+    gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+
+    for (int i = 0; i < N; i++) {
+        uint32_t head;
+
+        txbuf[i] = guest_alloc(alloc, DP_HDR_LEN + LEN);
+        head = dp_tx_add(qts, tx, txbuf[i], LEN, 900 + i);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+    }
+    while (dp_stat(qts, 0, "tx-packets") - tx0 < N) {
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(1000);
+    }
+    g_usleep(20 * 1000);
+    /* taken and held: no transmit buffer is back */
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-zero-copy") - zc0, ==, N);
+    g_assert_cmpuint(dp_used_idx(qts, tx), ==, used0);
+
+    if (!strcmp(how, "stop")) {
+        qtest_qmp_assert_success(qts, "{'execute': 'stop'}");
+        /* stopped: the guest has every transmit buffer back */
+        g_assert_cmpuint(dp_used_idx(qts, tx), ==, (uint16_t)(used0 + N));
+        qtest_qmp_assert_success(qts, "{'execute': 'cont'}");
+        for (int i = 0; i < N; i++) {
+            uint32_t head;
+
+            g_assert(qvirtqueue_get_buf(qts, tx, &head, NULL));
+        }
+    } else {
+        dp_reinit(net, alloc, 0);
+    }
+    /* the guest reuses its transmit buffers at once */
+    for (int i = 0; i < N; i++) {
+        qtest_memset(qts, txbuf[i], 0xee, DP_HDR_LEN + LEN);
+    }
+    /* the held frames, copied, reach the (new) receive ring */
+    d = dp_stat(qts, 0, "rx-drops") - drops0;
+    g_test_message("%" PRIu64 " of %d frames dropped on the way", d, N);
+    g_assert_cmpuint(d, <, N);
+    rx = dp_rx(net, 0);
+    for (int i = 0; i < N; i++) {
+        lens[i] = DP_BUF_LEN;
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        if (i < N - d) {
+            dp_expect_rx(qts, rx, rxhead[i], &rxbuf[i], &lens[i], LEN,
+                         900 + d + i);
+        }
+        guest_free(alloc, txbuf[i]);
+    }
+    g_assert_false(qvirtqueue_get_buf(qts, rx, NULL, NULL));
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors"), ==, errs);
+    /* and zero-copy goes on, on fresh rings */
+    dp_reinit(net, alloc, 0);
+    for (int i = 0; i < N; i++) {
+        guest_free(alloc, rxbuf[i]);
+    }
+    dp_loopback(qts, net, alloc, 0, 4, 200);
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-zero-copy") - zc0, ==, N + 4);
+}
+
+static void test_zero_copy_stop(void *obj, void *data, QGuestAllocator *alloc)
+{
+    dp_zc_hold(obj, alloc, "stop");
+}
+
+static void test_zero_copy_reset(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    dp_zc_hold(obj, alloc, "reset");
+}
+
 static void register_vhost_dp_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -761,6 +920,16 @@ static void register_vhost_dp_test(void)
     opts.arg = NULL;
     opts.before = dp_before_migrate;
     qos_add_test("vhost-dp/migrate", "virtio-net", test_migrate, &opts);
+    opts.before = dp_before_zc;
+    qos_add_test("vhost-dp/zero-copy/loopback", "virtio-net", test_zero_copy,
+                 &opts);
+    qos_add_test("vhost-dp/zero-copy/stop", "virtio-net", test_zero_copy_stop,
+                 &opts);
+    qos_add_test("vhost-dp/zero-copy/reset", "virtio-net",
+                 test_zero_copy_reset, &opts);
+    opts.arg = (gpointer)"mac-swap";
+    qos_add_test("vhost-dp/zero-copy/mac-swap", "virtio-net",
+                 test_zero_copy, &opts);
 }
 
 libqos_init(register_vhost_dp_test);

@@ -30,6 +30,7 @@ typedef struct VhostDpEngineStats {
     uint64_t rx_no_buffers; /* waits for guest receive buffers */
     uint64_t budget_yields; /* runs cut short by a budget */
     uint64_t rx_direct;     /* frames the driver read into guest memory */
+    uint64_t tx_zero_copy;  /* frames the driver sent from guest memory */
 } VhostDpEngineStats;
 
 /**
