@@ -264,6 +264,7 @@ def cases():
     out.append(Case("dp-lb", "both", 65535, tso=True, zc=True))
     for d in ("tx", "rx"):
         out.append(Case("dp-tap", d, 64, io="uring"))
+        out.append(Case("dp-tap", d, 65535, tso=True, io="uring"))
         for size in (64, 1500):
             out.append(Case("dp-dpdk", d, size))
             out.append(Case("dp-xdp", d, size))
