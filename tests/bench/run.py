@@ -17,6 +17,8 @@
 #               (drops what it is sent, generates frames of the size)
 #   dp-xdp      -netdev vhostdp with vhost-dp-af-xdp (generic XDP) on a
 #               veth pair whose other end is in a namespace made here
+#   dp-afpkt    -netdev vhostdp with vhost-dp-dpdk on DPDK's af_packet
+#               PMD, on the same kind of veth pair (AF_XDP's peer)
 #
 # TAP sinks and sources are real: the TAP's host side is up in a network
 # namespace made here, where the kernel takes what the guest sends, and
@@ -80,8 +82,10 @@ def parse(line):
 class Case:
     seq = 0
     def __init__(self, backend, direction, size, tso=False, queues=1,
-                 io="syscalls", qemu=None, poll=None, zc=False):
+                 io="syscalls", qemu=None, poll=None, zc=False, nio=None):
         self.qemu = qemu or os.path.join(BUILD, "qemu-system-x86_64")
+        # IOThreads: one per queue pair unless given (pairs go round-robin)
+        self.nio = nio or queues
         self.io = io
         self.zc = zc              # dp-lb: zero-copy=on
         self.poll = poll          # the IOThreads' poll-max-ns, or default
@@ -93,6 +97,7 @@ class Case:
         label = "tso64k" if tso else str(size)
         self.name = f"{backend} {direction} {label}" + \
                     (f" {queues}q" if queues > 1 else "") + \
+                    (f" {self.nio}io" if self.nio != queues else "") + \
                     (f" io={io}" if io != "syscalls" else "") + \
                     (f" poll-max-ns={poll}" if poll is not None else "") + \
                     (" zero-copy" if zc else "") + \
@@ -113,8 +118,9 @@ class Case:
         cleanup = []
         poll = f",poll-max-ns={self.poll}" if self.poll is not None else ""
         iothreads = " ".join(f"--object iothread,id=io{i}{poll}"
-                             for i in range(self.queues)).split()
-        iolist = ",".join(f"iothreads.{i}=io{i}" for i in range(self.queues))
+                             for i in range(self.nio)).split()
+        iolist = ",".join(f"iothreads.{i}=io{i % self.nio}"
+                          for i in range(self.queues))
         try:
             if self.backend == "tap-raw":
                 return self.run_raw(ns, ifn, cleanup)
@@ -141,7 +147,7 @@ class Case:
                              f"exec taskset -c {CPU_GUEST} "
                              f"ip netns exec {ns} {PKTGEN} {ifn} "
                              f"{self.size} 1000{' tso' if self.tso else ''}"]
-            elif self.backend == "dp-xdp":
+            elif self.backend in ("dp-xdp", "dp-afpkt"):
                 peer = f"vdpbx{pid}"
                 sh(f"ip netns add {ns}")
                 cleanup.append(f"ip netns del {ns}")
@@ -151,9 +157,15 @@ class Case:
                    f"ip link set {ifn} up && ip netns exec {ns} sh -c "
                    f"'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && "
                    f"ip link set {peer} up'")
+                if self.backend == "dp-xdp":
+                    drv = (f"vhost-dp-af-xdp,id=d0,ifname={ifn},mode=skb,"
+                           f"queues={self.queues}")
+                else:
+                    drv = (f"vhost-dp-dpdk,id=d0,port=net_af_packet0,,"
+                           f"iface={ifn},,qpairs={self.queues},"
+                           f"queues={self.queues}")
                 args += iothreads + [
-                    "--object", f"vhost-dp-af-xdp,id=d0,ifname={ifn},"
-                                f"mode=skb,queues={self.queues}",
+                    "--object", drv,
                     "--netdev", f"vhostdp,id=bn0,driver=d0,"
                                 f"queues={self.queues},{iolist}"]
                 if self.dir == "rx":
@@ -268,9 +280,16 @@ def cases():
         for size in (64, 1500):
             out.append(Case("dp-dpdk", d, size))
             out.append(Case("dp-xdp", d, size))
+            out.append(Case("dp-afpkt", d, size))
     for b in ("tap", "dp-tap", "dp-lb"):
         out.append(Case(b, "tx", 64, queues=2))
     out.append(Case("dp-lb", "rx", 64, queues=2))
+    # the scaling model's inputs (docs): 1, 2, 4 pairs on 1 or 2 IOThreads
+    # (with "dp-tap tx 64" and "dp-tap tx 64 2q" above)
+    for d in ("tx", "rx"):
+        for q, nio in ((2, 1), (4, 1), (4, 2)) + (((2, 2),) if d == "rx"
+                                                  else ()):
+            out.append(Case("dp-tap", d, 64, queues=q, nio=nio))
     # the same without the IOThreads' polling: kicks per frame
     for d in ("tx", "rx"):
         out.append(Case("dp-lb", d, 64, poll=0))
@@ -280,7 +299,8 @@ def cases():
     if BASE_QEMU:
         out = [x for c in out for x in
                ([c, Case(c.backend, c.dir, c.size, c.tso, c.queues, c.io,
-                         BASE_QEMU, c.poll, c.zc)] if c.backend.startswith("dp-")
+                         BASE_QEMU, c.poll, c.zc, c.nio)]
+                if c.backend.startswith("dp-")
                 else [c])]
     return out
 

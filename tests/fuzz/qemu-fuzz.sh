@@ -7,8 +7,10 @@
 # -netdev vhostdp with the loopback driver.
 #
 # Usage: qemu-fuzz.sh [SECONDS]   (default 300)
-# Half the time goes to the series' own qos target, virtio-net-vhostdp,
-# which writes rings and descriptors; the other half to generic-fuzz on
+# Half the time goes to the series' own qos targets, virtio-net-vhostdp
+# and its zero-copy twin (the loopback driver holds transmitted frames in
+# guest memory), which write rings and descriptors; the other half to
+# generic-fuzz on
 # the device's registers, with the queue pair in the main loop and in an
 # IOThread.  Crashes land in build/qemu-fuzz/.
 
@@ -92,7 +94,8 @@ run_target() {
     grep -E '^Done [0-9]+ runs' "$log" | tail -1 | sed 's/^/vhost-dp:   /'
 }
 # The rings: the target writes them itself (tests/qtest/fuzz/vhost_dp_fuzz.c)
-run_target virtio-net-vhostdp $((seconds / 2))
+run_target virtio-net-vhostdp $((seconds / 4))
+run_target virtio-net-vhostdp-zero-copy $((seconds / 2 - seconds / 4))
 seconds=$((seconds - seconds / 2))
 
 # The device's registers: generic-fuzz (it cannot fill rings the

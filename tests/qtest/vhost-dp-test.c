@@ -754,7 +754,7 @@ static void test_zero_copy(void *obj, void *data, QGuestAllocator *alloc)
     QVirtioNet *net = obj;
     QTestState *qts = global_qtest;
     QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
-    static const uint32_t lens[] = { 60, 1514, 1986, 12, 100 };
+    static const uint32_t lens[] = { 60, 1514, 1986, 14, 100 };
     uint64_t zc = dp_stat(qts, 0, "tx-zero-copy");
     uint64_t txbuf = guest_alloc(alloc, DP_HDR_LEN + 2048);
     uint8_t frame[2048], got[DP_BUF_LEN];

@@ -135,8 +135,9 @@ static void vhost_dp_pre_fuzz(QTestState *s)
 
 static void *vhost_dp_fuzz_cmdline(GString *cmd_line, void *arg)
 {
-    g_string_append(cmd_line, " -object vhost-dp-loopback,id=fdrv0"
-                    " -netdev vhostdp,id=hs0,driver=fdrv0 ");
+    g_string_append_printf(cmd_line, " -object vhost-dp-loopback,id=fdrv0%s"
+                           " -netdev vhostdp,id=hs0,driver=fdrv0 ",
+                           arg ? ",zero-copy=on" : "");
     return arg;
 }
 
@@ -151,6 +152,16 @@ static void register_vhost_dp_fuzz_targets(void)
             .fuzz = vhost_dp_fuzz,},
             "virtio-net",
             &(QOSGraphTestOptions){.before = vhost_dp_fuzz_cmdline}
+            );
+    fuzz_add_qos_target(&(FuzzTarget){
+            .name = "virtio-net-vhostdp-zero-copy",
+            .description = "The same with the loopback driver holding "
+            "transmitted frames in guest memory until they are received",
+            .pre_fuzz = &vhost_dp_pre_fuzz,
+            .fuzz = vhost_dp_fuzz,},
+            "virtio-net",
+            &(QOSGraphTestOptions){.before = vhost_dp_fuzz_cmdline,
+                                   .arg = (void *)"zero-copy"}
             );
 }
 
