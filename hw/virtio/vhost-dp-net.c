@@ -756,6 +756,10 @@ uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
         if (caps->tx_offloads & VHOST_DP_CAP_ECN) {
             f |= 1ULL << VIRTIO_NET_F_HOST_ECN;
         }
+        if ((caps->tx_offloads & VHOST_DP_CAP_USO4) &&
+            (caps->tx_offloads & VHOST_DP_CAP_USO6)) {
+            f |= 1ULL << VIRTIO_NET_F_HOST_USO;
+        }
     }
     if (caps->rx_offloads & VHOST_DP_CAP_CSUM) {
         f |= 1ULL << VIRTIO_NET_F_GUEST_CSUM;
@@ -767,6 +771,12 @@ uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
         }
         if (caps->rx_offloads & VHOST_DP_CAP_ECN) {
             f |= 1ULL << VIRTIO_NET_F_GUEST_ECN;
+        }
+        if (caps->rx_offloads & VHOST_DP_CAP_USO4) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_USO4;
+        }
+        if (caps->rx_offloads & VHOST_DP_CAP_USO6) {
+            f |= 1ULL << VIRTIO_NET_F_GUEST_USO6;
         }
     }
     return f;

@@ -39,6 +39,9 @@ static inline void vhost_dp_vnet_to_offload(const struct virtio_net_hdr *h,
     case VIRTIO_NET_HDR_GSO_UDP:
         ol->gso_type = VHOST_DP_GSO_UDP;
         break;
+    case VIRTIO_NET_HDR_GSO_UDP_L4:
+        ol->gso_type = VHOST_DP_GSO_UDP_L4;
+        break;
     default:
         return;
     }
@@ -55,6 +58,7 @@ static inline void vhost_dp_vnet_from_offload(struct virtio_net_hdr *h,
         [VHOST_DP_GSO_TCPV4] = VIRTIO_NET_HDR_GSO_TCPV4,
         [VHOST_DP_GSO_TCPV6] = VIRTIO_NET_HDR_GSO_TCPV6,
         [VHOST_DP_GSO_UDP] = VIRTIO_NET_HDR_GSO_UDP,
+        [VHOST_DP_GSO_UDP_L4] = VIRTIO_NET_HDR_GSO_UDP_L4,
     };
 
     memset(h, 0, sizeof(*h));

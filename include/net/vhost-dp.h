@@ -46,7 +46,8 @@ typedef enum VhostDpGso {
     VHOST_DP_GSO_NONE = 0,
     VHOST_DP_GSO_TCPV4,
     VHOST_DP_GSO_TCPV6,
-    VHOST_DP_GSO_UDP,
+    VHOST_DP_GSO_UDP,           /* UFO: IP fragments (never offered) */
+    VHOST_DP_GSO_UDP_L4,        /* USO: UDP datagrams, IPv4 or IPv6 */
 } VhostDpGso;
 
 /* Offload capabilities, a bit mask used for the tx and rx directions */
@@ -55,6 +56,8 @@ enum {
     VHOST_DP_CAP_TSO4 = 1 << 1,
     VHOST_DP_CAP_TSO6 = 1 << 2,
     VHOST_DP_CAP_ECN  = 1 << 3,    /* TSO with ECN */
+    VHOST_DP_CAP_USO4 = 1 << 4,    /* UDP segmentation, IPv4 */
+    VHOST_DP_CAP_USO6 = 1 << 5,    /* UDP segmentation, IPv6 */
 };
 
 /**
@@ -110,6 +113,10 @@ static inline bool vhost_dp_offload_allowed(const VhostDpOffload *ol,
         return (caps & VHOST_DP_CAP_TSO4) && ol->gso_size;
     case VHOST_DP_GSO_TCPV6:
         return (caps & VHOST_DP_CAP_TSO6) && ol->gso_size;
+    case VHOST_DP_GSO_UDP_L4:
+        /* one type for both IP versions, so both are needed */
+        return (caps & VHOST_DP_CAP_USO4) && (caps & VHOST_DP_CAP_USO6) &&
+               ol->gso_size;
     default:
         return false;
     }

@@ -307,7 +307,7 @@ static void lb_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
 {
     VhostDpLoopback *lb = VHOST_DP_LOOPBACK(drv);
     uint32_t ol = VHOST_DP_CAP_CSUM | VHOST_DP_CAP_TSO4 | VHOST_DP_CAP_TSO6 |
-                  VHOST_DP_CAP_ECN;
+                  VHOST_DP_CAP_ECN | VHOST_DP_CAP_USO4 | VHOST_DP_CAP_USO6;
 
     caps->max_queues = LB_MAX_QUEUES;
     caps->tx_offloads = lb->offloads ? ol : 0;

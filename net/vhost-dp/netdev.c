@@ -145,6 +145,17 @@ static bool vhost_dp_has_ufo(NetClientState *nc)
     return false;
 }
 
+/* virtio-net offers USO only then; the engine offers what the driver has */
+static bool vhost_dp_has_uso(NetClientState *nc)
+{
+    VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
+    VhostDpDriverCaps caps = { 0 };
+
+    VHOST_DP_DRIVER_GET_CLASS(s->net->drv)->get_caps(s->net->drv, &caps);
+    return (caps.tx_offloads | caps.rx_offloads) &
+           (VHOST_DP_CAP_USO4 | VHOST_DP_CAP_USO6);
+}
+
 static int vhost_dp_set_vnet_endianness(NetClientState *nc, bool enable)
 {
     /* the engine derives the layout from the negotiated features */
@@ -159,7 +170,9 @@ static void vhost_dp_set_offload(NetClientState *nc, const NetOffloads *ol)
     uint32_t rx = (ol->csum ? VHOST_DP_CAP_CSUM : 0) |
                   (ol->tso4 ? VHOST_DP_CAP_TSO4 : 0) |
                   (ol->tso6 ? VHOST_DP_CAP_TSO6 : 0) |
-                  (ol->ecn ? VHOST_DP_CAP_ECN : 0);
+                  (ol->ecn ? VHOST_DP_CAP_ECN : 0) |
+                  (ol->uso4 ? VHOST_DP_CAP_USO4 : 0) |
+                  (ol->uso6 ? VHOST_DP_CAP_USO6 : 0);
     int n;
 
     /* virtio-net tells queue 0 only; the offloads hold for all */
@@ -295,6 +308,7 @@ static NetClientInfo net_vhost_dp_info = {
     .has_vnet_hdr = vhost_dp_has_vnet_hdr,
     .has_vnet_hdr_len = vhost_dp_has_vnet_hdr_len,
     .has_ufo = vhost_dp_has_ufo,
+    .has_uso = vhost_dp_has_uso,
     .set_offload = vhost_dp_set_offload,
     .set_vnet_le = vhost_dp_set_vnet_endianness,
     .set_vnet_be = vhost_dp_set_vnet_endianness,

@@ -111,6 +111,7 @@ struct VhostDpTap {
     uint32_t queues;
     bool vnet_hdr;
     VhostDpTapIo io;
+    bool uso;                           /* the TAP takes USO frames */
 
     /* open TAP fds, one per queue pair, from complete() on */
     int nfds;
@@ -488,6 +489,9 @@ static void dptap_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
     uint32_t ol = VHOST_DP_CAP_CSUM | VHOST_DP_CAP_TSO4 | VHOST_DP_CAP_TSO6 |
                   VHOST_DP_CAP_ECN;
 
+    if (tap->uso) {
+        ol |= VHOST_DP_CAP_USO4 | VHOST_DP_CAP_USO6;
+    }
     caps->max_queues = tap->nfds;
     caps->tx_offloads = tap->vnet_hdr ? ol : 0;
     caps->rx_offloads = tap->vnet_hdr ? ol : 0;
@@ -501,6 +505,8 @@ static void dptap_set_rx_offloads(VhostDpDriver *drv, uint32_t rx)
         .tso4 = rx & VHOST_DP_CAP_TSO4,
         .tso6 = rx & VHOST_DP_CAP_TSO6,
         .ecn = rx & VHOST_DP_CAP_ECN,
+        .uso4 = rx & VHOST_DP_CAP_USO4,
+        .uso6 = rx & VHOST_DP_CAP_USO6,
     };
 
     if (!tap->vnet_hdr) {
@@ -602,6 +608,10 @@ static bool dptap_complete(VhostDpDriver *drv, Error **errp)
             tap_fd_set_vnet_hdr_len(fd, TAP_HDR_LEN);
             /* the header is little endian, as vhost-dp-vnet.h converts it */
             tap_fd_set_vnet_le(fd, 1);
+            /* Linux 6.2 and later: UDP segmentation both ways */
+            if (tap->nfds == 0) {
+                tap->uso = tap_probe_has_uso(fd);
+            }
             /* nothing but plain frames until the guest accepts offloads */
             tap_fd_set_offload(fd, &(NetOffloads) {});
         }

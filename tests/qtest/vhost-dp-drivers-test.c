@@ -608,6 +608,150 @@ static void test_tap_offload(void *obj, void *data, QGuestAllocator *alloc)
     close(s);
 }
 
+/* The 16-bit one's complement sum of @len bytes, folded, not inverted */
+static uint16_t dp_csum(const uint8_t *p, size_t len, uint32_t sum)
+{
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        sum += p[i] << 8 | p[i + 1];
+    }
+    if (len & 1) {
+        sum += p[len - 1] << 8;
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return sum;
+}
+
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20                 /* Linux 6.2 */
+#define TUN_F_USO6 0x40
+#endif
+
+/* Does this kernel's TAP take UDP segmentation offload? */
+static bool dp_kernel_has_uso(void)
+{
+    struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+    int fd = open("/dev/net/tun", O_RDWR);
+    bool ok;
+
+    g_assert(fd >= 0);
+    g_assert(ioctl(fd, TUNSETIFF, &ifr) == 0);
+    ok = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6) == 0;
+    close(fd);
+    return ok;
+}
+
+/*
+ * USO: the guest sends one UDP datagram of 4 times the segment size,
+ * larger than the TAP's MTU, for the device to segment (GSO_UDP_L4).  It
+ * reaches the TAP's host side as one GSO packet, and the kernel, which
+ * delivers it to a UDP socket on the TAP's address, segments it into 4
+ * datagrams of the segment size with the right bytes.
+ */
+static void test_tap_uso(void *obj, void *data, QGuestAllocator *alloc)
+{
+    DpHost *h = data;
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *tx = dp_tx(net, 0);
+    enum { SEG = 1200, NSEG = 4, PAYLOAD = SEG * NSEG };
+    const size_t flen = 14 + 20 + 8 + PAYLOAD;
+    g_autofree uint8_t *frame = g_malloc0(flen);
+    g_autofree uint8_t *got = g_malloc(flen + 64);
+    struct virtio_net_hdr_mrg_rxbuf hdr = {
+        .hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .hdr.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4,
+        .hdr.hdr_len = cpu_to_le16(42),
+        .hdr.gso_size = cpu_to_le16(SEG),
+        .hdr.csum_start = cpu_to_le16(34),
+        .hdr.csum_offset = cpu_to_le16(6),
+    };
+    struct virtio_net_hdr *vh = (struct virtio_net_hdr *)got;
+    uint8_t *ip = frame + 14, *udp = ip + 20, pseudo[12];
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    struct ifreq ifr = { 0 };
+    struct timeval tv = { .tv_sec = 5 };
+    uint16_t port = 4000 + getpid() % 20000;
+    g_autofree char *cmd = NULL;
+    uint64_t txbuf;
+    uint32_t head;
+    ssize_t n;
+    int s, us, ctl;
+
+    if (!h->ok) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    if (!dp_kernel_has_uso()) {
+        g_test_skip("the kernel's TAP has no USO (Linux 6.2 and later)");
+        return;
+    }
+    g_assert(qvirtio_get_features(net->vdev) &
+             (1ull << VIRTIO_NET_F_HOST_USO));
+    s = dp_tap_host_socket(h, true);
+    /* the TAP's side: 10.253.X.1/24, a UDP socket there */
+    cmd = g_strdup_printf("ip addr add 10.253.%d.1/24 dev %s",
+                          getpid() % 250, h->ifname);
+    g_assert(system(cmd) == 0);
+    us = socket(AF_INET, SOCK_DGRAM, 0);
+    g_assert(us >= 0);
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(0x0afd0001 | (getpid() % 250) << 8);
+    g_assert(bind(us, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    g_assert(setsockopt(us, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+    ctl = socket(AF_INET, SOCK_DGRAM, 0);
+    pstrcpy(ifr.ifr_name, sizeof(ifr.ifr_name), h->ifname);
+    g_assert(ioctl(ctl, SIOCGIFHWADDR, &ifr) == 0);
+    close(ctl);
+
+    /* to the TAP's MAC and address, from 10.253.X.2 */
+    memcpy(frame, ifr.ifr_hwaddr.sa_data, 6);
+    memcpy(frame + 6, "\x52\x54\x00\x12\x34\x56", 6);
+    frame[12] = 0x08;
+    ip[0] = 0x45;
+    stw_be_p(ip + 2, flen - 14);
+    ip[8] = 64;
+    ip[9] = 17;                         /* UDP */
+    stl_be_p(ip + 12, ntohl(sin.sin_addr.s_addr) + 1);
+    memcpy(ip + 16, &sin.sin_addr.s_addr, 4);
+    stw_be_p(ip + 10, ~dp_csum(ip, 20, 0));
+    stw_be_p(udp, port);
+    stw_be_p(udp + 2, port);
+    stw_be_p(udp + 4, 8 + PAYLOAD);
+    for (size_t i = 0; i < PAYLOAD; i++) {
+        udp[8 + i] = i * 7 + i / SEG;
+    }
+    /* a partial checksum: the pseudo header's sum, for the device */
+    memcpy(pseudo, ip + 12, 8);
+    pseudo[8] = 0;
+    pseudo[9] = 17;
+    stw_be_p(pseudo + 10, 8 + PAYLOAD);
+    stw_be_p(udp + 6, dp_csum(pseudo, sizeof(pseudo), 0));
+
+    txbuf = guest_alloc(alloc, DP_HDR_LEN + flen);
+    qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, txbuf + DP_HDR_LEN, frame, flen);
+    head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + flen, false, false);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+    g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+
+    /* one GSO packet on the TAP's host side */
+    n = dp_tap_recv(s, got, flen + 64, sizeof(*vh) + 14 + 20, &udp[0], 4);
+    g_assert_cmpint(n, ==, sizeof(*vh) + flen);
+    g_assert_cmpuint(vh->gso_type, ==, VIRTIO_NET_HDR_GSO_UDP_L4);
+    g_assert_cmpuint(vh->gso_size, ==, SEG);
+    /* segmented by the kernel: NSEG datagrams of SEG bytes, in order */
+    for (int k = 0; k < NSEG; k++) {
+        n = recv(us, got, flen, 0);
+        g_assert_cmpint(n, ==, SEG);
+        g_assert(memcmp(got, udp + 8 + k * SEG, SEG) == 0);
+    }
+    close(us);
+    close(s);
+    guest_free(alloc, txbuf);
+}
+
 /* Frames through a DPDK ring port come back intact, small and large */
 static void test_dpdk_ring(void *obj, void *data, QGuestAllocator *alloc)
 {
@@ -826,6 +970,7 @@ static void register_vhost_dp_drivers_test(void)
                  &opts);
     qos_add_test("vhost-dp/tap/rx-direct", "virtio-net", test_tap_rx_direct,
                  &opts);
+    qos_add_test("vhost-dp/tap/uso", "virtio-net", test_tap_uso, &opts);
     opts.arg = (gpointer)"mq";
     opts.edge.extra_device_opts = "mq=on";
     qos_add_test("vhost-dp/tap/multiqueue", "virtio-net", test_tap_mq,

@@ -167,6 +167,25 @@ static void test_offload(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(le16_to_cpu(back.hdr.gso_size), ==, 400);
     g_assert_cmpuint(le16_to_cpu(back.hdr.csum_start), ==, 34);
     g_assert_cmpuint(le16_to_cpu(back.hdr.csum_offset), ==, 16);
+
+    /* a UDP datagram to segment (USO) comes back as one too */
+    g_assert(features & (1ull << VIRTIO_NET_F_HOST_USO));
+    g_assert(features & (1ull << VIRTIO_NET_F_GUEST_USO4));
+    g_assert(features & (1ull << VIRTIO_NET_F_GUEST_USO6));
+    hdr.hdr.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+    hdr.hdr.hdr_len = cpu_to_le16(42);
+    hdr.hdr.csum_offset = cpu_to_le16(6);
+    head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
+    qvirtqueue_kick(qts, net->vdev, rx, head);
+    qtest_memwrite(qts, txbuf, &hdr, DP_HDR_LEN);
+    head = qvirtqueue_add(qts, tx, txbuf, DP_HDR_LEN + len, false, false);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+    g_assert(dp_wait_used(qts, rx, &head, &used_len, DP_TIMEOUT_US));
+    g_assert_cmpuint(used_len, ==, DP_HDR_LEN + len);
+    qtest_memread(qts, rxbuf, &back, sizeof(back));
+    g_assert_cmpuint(back.hdr.gso_type, ==, VIRTIO_NET_HDR_GSO_UDP_L4);
+    g_assert_cmpuint(le16_to_cpu(back.hdr.gso_size), ==, 400);
+    g_assert_cmpuint(le16_to_cpu(back.hdr.csum_offset), ==, 6);
 }
 
 /* The status of the migration and its count of dirty bitmap syncs */
