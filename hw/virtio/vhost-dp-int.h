@@ -23,6 +23,8 @@
 #include "qemu/queue.h"
 #include "qemu/thread.h"
 #include "qemu/units.h"
+#include "qemu/host-utils.h"
+#include "qemu/timer.h"
 #include "block/aio.h"
 #include "hw/virtio/vhost-dp.h"
 #include "hw/virtio/vhost-dp-ring.h"
@@ -45,6 +47,35 @@
 
 /* Largest frame accepted from the guest, without its virtio header */
 #define DP_MAX_FRAME        (65535 + 14 + 4)
+
+/*
+ * A token bucket of bytes, one per direction of a queue pair.  The rate
+ * and size are set under the BQL; the IOThread refills the tokens once
+ * a run, takes them per frame, and may run one frame into debt.
+ */
+typedef struct DpBucket {
+    uint64_t rate;                  /* [atomic] bytes a second, 0: none */
+    uint64_t size;                  /* [atomic] bytes */
+    uint64_t seen_rate;             /* [io] the rate the tokens are for */
+    int64_t tokens;                 /* [io] */
+    int64_t last_ns;                /* [io] */
+} DpBucket;
+
+static inline bool dp_bucket_limits(const DpBucket *b)
+{
+    return b->seen_rate != 0;
+}
+
+/*
+ * Nanoseconds until a bucket in debt is a quarter full again: a wake-up
+ * then moves a batch of frames, not one.
+ */
+static inline int64_t dp_bucket_wait_ns(const DpBucket *b)
+{
+    int64_t want = MAX(qatomic_read(&b->size) / 4, 1);
+
+    return muldiv64(want - b->tokens, NANOSECONDS_PER_SECOND, b->seen_rate);
+}
 
 typedef struct DpRxFilter {
     struct rcu_head rcu;
@@ -88,10 +119,12 @@ struct VhostDpEngine {
     bool running;
     bool fd_read_armed;
     bool fd_write_armed;
-    bool tx_stalled;                /* the driver pushed back */
+    bool tx_stalled;                /* the driver pushed back, or the rate */
     bool rx_starved;                /* waiting for guest RX buffers */
     uint16_t rx_seen;               /* ...past this avail index */
     QEMUBH *bh;
+    DpBucket tx_bucket, rx_bucket;
+    QEMUTimer rate_timer;           /* the transmit rate allows more */
     VhostDpEngineStats st;          /* published after each run */
     VhostDpEngineStats pub;         /* [atomic] what readers see */
 
@@ -141,7 +174,8 @@ struct VhostDpEngine {
 
 /* vhost-dp-net.c */
 unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
-                         unsigned int max, uint64_t *bytes, bool *stall);
+                         unsigned int max, uint64_t *bytes, bool *stall,
+                         bool *rate_stall);
 void dp_tx_release_held(VhostDpEngine *e);
 unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
                          unsigned int max, uint64_t *bytes, bool *starved);

@@ -104,12 +104,45 @@ static void dp_vrings_remap(VhostDpEngine *e)
     }
 }
 
+/*
+ * Refill a token bucket for the time since the last run; a new rate
+ * starts with a full bucket.  One clock read a run, none per frame.
+ */
+static void dp_bucket_refill(DpBucket *b, int64_t now)
+{
+    uint64_t rate = qatomic_read(&b->rate);
+    int64_t size = MIN(qatomic_read(&b->size), INT64_MAX);
+
+    if (rate != b->seen_rate) {
+        b->seen_rate = rate;
+        b->tokens = size;
+    } else if (rate) {
+        int64_t dt = MIN(now - b->last_ns, NANOSECONDS_PER_SECOND);
+
+        b->tokens = MIN(size, b->tokens + (int64_t)muldiv64(MAX(dt, 0), rate,
+                                              NANOSECONDS_PER_SECOND));
+    }
+    b->last_ns = now;
+}
+
+static void dp_rate_refill(VhostDpEngine *e)
+{
+    if (qatomic_read(&e->tx_bucket.rate) || e->tx_bucket.seen_rate ||
+        qatomic_read(&e->rx_bucket.rate) || e->rx_bucket.seen_rate) {
+        int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+        dp_bucket_refill(&e->tx_bucket, now);
+        dp_bucket_refill(&e->rx_bucket, now);
+    }
+}
+
 static void dp_run(VhostDpEngine *e)
 {
     DpVring *tx = &e->vr[DP_TX], *rx = &e->vr[DP_RX];
     unsigned int pkts = 0;
     uint64_t bytes = 0;
     bool tx_stall = false, rx_starved = false, again, within = true;
+    bool rate_stall = false;
     DpMemTable *mt;
 
     if (!e->running) {
@@ -126,6 +159,7 @@ static void dp_run(VhostDpEngine *e)
     }
     dp_iotlb_flush(&e->rings);  /* vIOMMU translations live for a run */
     e->rings.run_descs = 0;
+    dp_rate_refill(e);
     RCU_READ_LOCK_GUARD();
     mt = qatomic_rcu_read(&e->rings.mem);
     if (!mt) {
@@ -136,12 +170,12 @@ static void dp_run(VhostDpEngine *e)
     do {
         unsigned int moved = 0;
 
-        if (dp_vring_live(tx) && !tx_stall) {
+        if (dp_vring_live(tx) && !tx_stall && !rate_stall) {
             if (!tx->polling) {
                 dp_vring_notify_off(tx);
             }
             moved += dp_tx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts, &bytes,
-                                 &tx_stall);
+                                 &tx_stall, &rate_stall);
         }
         if (dp_vring_live(rx) && !rx_starved) {
             if (!rx->polling) {
@@ -155,15 +189,23 @@ static void dp_run(VhostDpEngine *e)
         within = pkts < DP_RUN_PKT_BUDGET && bytes < DP_RUN_BYTE_BUDGET &&
                  e->rings.run_descs < DP_RUN_DESC_BUDGET;
         again = moved && within;
-        if (!again && dp_vring_live(tx) && !tx->polling && !tx_stall) {
+        if (!again && dp_vring_live(tx) && !tx->polling && !tx_stall &&
+            !rate_stall) {
             /* re-enable kicks; work that raced in runs now */
             again = dp_vring_notify_on(tx, tx->last_avail) && within;
         }
     } while (again);
 
-    /* polling must not find work the driver does not take yet */
-    e->tx_stalled = tx_stall;
+    /* polling must not find work the driver or the rate holds back */
+    e->tx_stalled = tx_stall || rate_stall;
     e->st.tx_stalls += tx_stall;
+    if (rate_stall) {
+        /* kicks stay off: the timer runs us when the rate allows more */
+        e->st.tx_rate_stalls++;
+        timer_mod_ns(&e->rate_timer,
+                     qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                     dp_bucket_wait_ns(&e->tx_bucket));
+    }
 
     /*
      * No guest buffers (or no RX ring): wait for the RX kick before
@@ -184,6 +226,11 @@ static void dp_run(VhostDpEngine *e)
 }
 
 static void dp_run_bh(void *opaque)
+{
+    dp_run(opaque);
+}
+
+static void dp_rate_timer_cb(void *opaque)
 {
     dp_run(opaque);
 }
@@ -346,6 +393,7 @@ static void dp_detach_bh(void *opaque)
     }
     dp_fd_arm(e, false, false);
     qemu_bh_cancel(e->bh);
+    timer_del(&e->rate_timer);
     /* frames taken from the driver but not delivered are dropped */
     e->st.rx_drops += e->rx_count;
     dp_rx_release(e, e->rx_count);
@@ -492,6 +540,8 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriver *drv,
     e->hdr_len = sizeof(struct virtio_net_hdr);
     e->rings.name = e->name;
     e->rings.report = dp_vring_report;
+    aio_timer_init(ctx, &e->rate_timer, QEMU_CLOCK_REALTIME, SCALE_NS,
+                   dp_rate_timer_cb, e);
     qemu_mutex_init(&e->inject_lock);
     QSIMPLEQ_INIT(&e->injected);
     for (unsigned int i = 0; i < DP_NVQS; i++) {
@@ -509,6 +559,7 @@ void vhost_dp_engine_free(VhostDpEngine *e)
         return;
     }
     assert(!e->started);
+    timer_del(&e->rate_timer);
     if (e->rings.mem) {
         call_rcu(e->rings.mem, dp_mem_table_free, rcu);
     }
@@ -526,6 +577,20 @@ void vhost_dp_engine_get_stats(VhostDpEngine *e, VhostDpEngineStats *st)
 
     for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++) {
         dst[i] = qatomic_read(&src[i]);
+    }
+}
+
+void vhost_dp_engine_set_rate(VhostDpEngine *e, uint64_t tx_rate,
+                              uint64_t tx_burst, uint64_t rx_rate,
+                              uint64_t rx_burst)
+{
+    qatomic_set(&e->tx_bucket.size, tx_burst);
+    qatomic_set(&e->tx_bucket.rate, tx_rate);
+    qatomic_set(&e->rx_bucket.size, rx_burst);
+    qatomic_set(&e->rx_bucket.rate, rx_rate);
+    if (e->started) {
+        /* a queue pair the old rate holds back goes on at the new one */
+        dp_engine_rerun(e);
     }
 }
 

@@ -139,12 +139,15 @@ void dp_tx_release_held(VhostDpEngine *e)
 }
 
 unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
-                         unsigned int max, uint64_t *bytes, bool *stall)
+                         unsigned int max, uint64_t *bytes, bool *stall,
+                         bool *rate_stall)
 {
     DpVring *vr = &e->vr[DP_TX];
+    DpBucket *b = &e->tx_bucket;
     unsigned int n = 0, iov_used = 0, sent, taken = 0, k;
     uint16_t avail_idx, start = vr->last_avail, old_used = vr->used_idx;
     bool hold = e->dq->tx_hold;
+    int64_t tokens = dp_bucket_limits(b) ? b->tokens : INT64_MAX;
 
     if (hold) {
         uint64_t held;
@@ -172,9 +175,17 @@ unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
         if (head < 0) {
             break;
         }
+        if (tokens <= 0) {
+            /* over the rate: the rest waits in the ring */
+            *rate_stall = true;
+            break;
+        }
         r = dp_tx_one(e, mt, head, n, &iov_used);
         if (r == DP_TX_LATER || r == DP_TX_BROKEN) {
             break;
+        }
+        if (r == DP_TX_QUEUED) {
+            tokens -= e->tx_pkts[n].len;
         }
         e->tx_chain[taken].head = head;
         e->tx_chain[taken].pkt = r == DP_TX_QUEUED ? n++ : -1;
@@ -203,6 +214,9 @@ unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
         }
         *bytes += e->tx_pkts[pkt].len;
         e->st.tx_bytes += e->tx_pkts[pkt].len;
+        if (dp_bucket_limits(b)) {
+            b->tokens -= e->tx_pkts[pkt].len;
+        }
     }
     if (k < taken) {
         /* back-pressure: give the rest back to the ring, in order */
@@ -502,6 +516,14 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
     VhostDpPkt p;
     DpRxResult r;
 
+    if (dp_bucket_limits(&e->rx_bucket) && e->rx_bucket.tokens <= 0) {
+        /* over the receive rate: read the frame only to drop it */
+        if (!e->dq->ops->rx_read(e->dq, e->rx_rd_iov, 0, &p)) {
+            return DP_RX_NONE;
+        }
+        e->st.rx_rate_drops++;
+        return DP_RX_DROPPED;
+    }
     /* one buffer holds a frame without mergeable buffers */
     need = e->hdr_len + (e->mrg_rxbuf ? MAX(e->rx_hint, 1) : 1);
     r = dp_rx_gather(e, mt, avail_idx, need, &nheads, &iov_cnt);
@@ -548,6 +570,9 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
             vr->last_avail = start;
             return r == DP_RX_BROKEN ? r : DP_RX_DROPPED;
         }
+    }
+    if (dp_bucket_limits(&e->rx_bucket)) {
+        e->rx_bucket.tokens -= p.len;
     }
     if (rest) {
         /* what did not fit came in driver memory */
@@ -610,6 +635,24 @@ static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
 }
 
 /*
+ * The receive rate: police it, dropping the frames past it (receiving,
+ * the engine cannot hold the sender back).  A frame may take the
+ * bucket into debt.
+ */
+static bool dp_rx_rate_pass(VhostDpEngine *e, uint32_t len)
+{
+    DpBucket *b = &e->rx_bucket;
+
+    if (b->tokens <= 0) {
+        e->st.rx_drops++;
+        e->st.rx_rate_drops++;
+        return false;
+    }
+    b->tokens -= len;
+    return true;
+}
+
+/*
  * Move frames from the driver to the RX vring.  Returns the frames
  * handled; sets *@starved when the guest has no buffers left.
  */
@@ -646,6 +689,10 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
                                       iov_to_buf(p->iov, p->iov_cnt, 0, h,
                                                  sizeof(h)))) {
             e->st.rx_drops++;
+            done++;
+            continue;
+        }
+        if (dp_bucket_limits(&e->rx_bucket) && !dp_rx_rate_pass(e, p->len)) {
             done++;
             continue;
         }

@@ -20,6 +20,7 @@
 #include "qapi/qapi-commands-vhost-dp.h"
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
+#include "qemu/units.h"
 #include "qom/object.h"
 #include "system/iothread.h"
 #include "net/net.h"
@@ -46,6 +47,8 @@ typedef struct VhostDpNet {
     unsigned int queues;
     unsigned int refs;              /* queue pairs alive */
     VhostDpNetState **qs;           /* [queues], NULL once cleaned up */
+    /* rate limits of each queue pair: bits a second, and bytes */
+    uint64_t tx_rate, tx_burst, rx_rate, rx_burst;
     QTAILQ_ENTRY(VhostDpNet) next;
 } VhostDpNet;
 
@@ -319,6 +322,54 @@ static NetClientInfo net_vhost_dp_info = {
     .vhost_only = true,
 };
 
+/* 10 ms at the rate (bits a second), at least a 64 KiB frame */
+static uint64_t vhost_dp_burst(uint64_t rate, uint64_t burst)
+{
+    return burst ? burst : MAX(rate / 8 / 100, 64 * KiB);
+}
+
+static void vhost_dp_apply_rate(VhostDpNet *net)
+{
+    for (unsigned int i = 0; i < net->queues; i++) {
+        VhostDpNetState *s = net->qs[i];
+
+        if (s && s->engine) {
+            vhost_dp_engine_set_rate(s->engine, net->tx_rate / 8,
+                                     vhost_dp_burst(net->tx_rate,
+                                                    net->tx_burst),
+                                     net->rx_rate / 8,
+                                     vhost_dp_burst(net->rx_rate,
+                                                    net->rx_burst));
+        }
+    }
+    trace_vhost_dp_set_rate(net->name, net->tx_rate, net->tx_burst,
+                            net->rx_rate, net->rx_burst);
+}
+
+void qmp_vhost_dp_set_rate(const char *id, bool has_tx_rate,
+                           uint64_t tx_rate, bool has_tx_burst,
+                           uint64_t tx_burst, bool has_rx_rate,
+                           uint64_t rx_rate, bool has_rx_burst,
+                           uint64_t rx_burst, Error **errp)
+{
+    VhostDpNet *net;
+
+    QTAILQ_FOREACH(net, &vhost_dp_nets, next) {
+        if (!strcmp(id, net->name)) {
+            break;
+        }
+    }
+    if (!net) {
+        error_setg(errp, "'%s' is not a vhostdp netdev", id);
+        return;
+    }
+    net->tx_rate = has_tx_rate ? tx_rate : net->tx_rate;
+    net->tx_burst = has_tx_burst ? tx_burst : net->tx_burst;
+    net->rx_rate = has_rx_rate ? rx_rate : net->rx_rate;
+    net->rx_burst = has_rx_burst ? rx_burst : net->rx_burst;
+    vhost_dp_apply_rate(net);
+}
+
 static VhostDpDriver *vhost_dp_find_driver(const char *id, Error **errp)
 {
     Object *obj = object_resolve_path_component(object_get_objects_root(),
@@ -428,6 +479,10 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
     net->driver_id = g_strdup(opts->driver);
     net->queues = queues;
     net->qs = g_new0(VhostDpNetState *, queues);
+    net->tx_rate = opts->has_tx_rate ? opts->tx_rate : 0;
+    net->tx_burst = opts->has_tx_burst ? opts->tx_burst : 0;
+    net->rx_rate = opts->has_rx_rate ? opts->rx_rate : 0;
+    net->rx_burst = opts->has_rx_burst ? opts->rx_burst : 0;
     object_ref(OBJECT(drv));
     drv->netdev_id = g_strdup(name);
     QTAILQ_INSERT_TAIL(&vhost_dp_nets, net, next);
@@ -482,6 +537,9 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
                                   object_get_canonical_path_component(
                                       OBJECT(s->iothread)) : "main-loop");
     }
+    if (net->tx_rate || net->rx_rate) {
+        vhost_dp_apply_rate(net);
+    }
     return 0;
 
 err:
@@ -527,6 +585,8 @@ static VhostDpInfo *vhost_dp_info(VhostDpNet *net)
         q->budget_yields = st.budget_yields;
         q->rx_direct = st.rx_direct;
         q->tx_zero_copy = st.tx_zero_copy;
+        q->tx_rate_stalls = st.tx_rate_stalls;
+        q->rx_rate_drops = st.rx_rate_drops;
         QAPI_LIST_APPEND(tail, q);
     }
     return info;

@@ -356,6 +356,8 @@ typedef struct Config {
     bool quiet;
     int cpu_guest, cpu_qemu;    /* -1: not pinned */
     unsigned int round_us;      /* sleep after each round of work */
+    double qmp_at;              /* seconds into the measurement, and */
+    const char *qmp_cmd;        /* ...a QMP command to send then */
 } Config;
 
 static Config cfg = {
@@ -767,6 +769,7 @@ static void usage(void)
         "         [--seconds S] [--device-extra STR] [--no-check]\n"
         "         [--cpus GUEST,QEMU] [--qemu-extra STR]\n"
         "         [--post-start CMD] [--during CMD] [--round-sleep US]\n"
+        "         [--qmp-at SECONDS:JSON]\n"
         "The netdev's id must be bn0.\n");
     exit(2);
 }
@@ -790,6 +793,7 @@ int main(int argc, char **argv)
         { "quiet", no_argument, NULL, 'z' },
         { "cpus", required_argument, NULL, 'c' },
         { "round-sleep", required_argument, NULL, 'i' },
+        { "qmp-at", required_argument, NULL, 'A' },
         { }
     };
     bool do_tx, do_rx, loop;
@@ -849,6 +853,14 @@ int main(int argc, char **argv)
             break;
         case 'i':
             cfg.round_us = atoi(optarg);
+            break;
+        case 'A':
+            cfg.qmp_at = atof(optarg);
+            cfg.qmp_cmd = strchr(optarg, ':');
+            if (!cfg.qmp_cmd) {
+                usage();
+            }
+            cfg.qmp_cmd++;
             break;
         case 'c':
             if (sscanf(optarg, "%d,%d", &cfg.cpu_guest, &cfg.cpu_qemu) != 2) {
@@ -913,6 +925,15 @@ int main(int argc, char **argv)
              * driver, and let it have the rest.
              */
             usleep(cfg.round_us);
+        }
+        if (n0 && cfg.qmp_cmd && now() >= start + cfg.qmp_at) {
+            /* a change under load, e.g. a rate limit */
+            const char *r = qmp(cfg.qmp_cmd);
+
+            if (!strstr(r, "\"return\"")) {
+                die("--qmp-at: %s", r);
+            }
+            cfg.qmp_cmd = NULL;
         }
         if (!n0 && now() >= start + cfg.warmup) {
             /* the measurement starts */

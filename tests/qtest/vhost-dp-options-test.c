@@ -118,6 +118,13 @@ static void test_options(void)
     dp_expect_error(qts, "'nope' is not a vhostdp netdev",
                     "{'execute': 'query-vhost-dp', 'arguments': "
                     "{'id': 'nope'}}");
+    dp_expect_error(qts, "'nope' is not a vhostdp netdev",
+                    "{'execute': 'vhost-dp-set-rate', 'arguments': "
+                    "{'id': 'nope', 'tx-rate': 1000000}}");
+    dp_expect_error(qts, "tx-rate",
+                    "{'execute': 'netdev_add', 'arguments': {'type': "
+                    "'vhostdp', 'id': 'n0', 'driver': 'lb0', "
+                    "'tx-rate': 'fast'}}");
     dp_expect_error(qts, "host, dhcpstart and dns must be inside net",
                     "{'execute': 'object-add', 'arguments': {'qom-type': "
                     "'vhost-dp-slirp', 'id': 'sl9', 'net': '10.9.0.0/16', "
@@ -175,6 +182,9 @@ static void test_options(void)
                         "{'execute': 'qom-set', 'arguments': {'path': "
                         "'/objects/lb0', 'property': 'mode', "
                         "'value': 'sink'}}");
+        qtest_qmp_assert_success(qts, "{'execute': 'vhost-dp-set-rate', "
+                                 "'arguments': {'id': 'n0', 'tx-rate': "
+                                 "100000000, 'rx-burst': 65536}}");
         qtest_qmp_assert_success(qts, "{'execute': 'netdev_del', "
                                  "'arguments': {'id': 'n0'}}");
     }

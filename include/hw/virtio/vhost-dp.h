@@ -31,6 +31,8 @@ typedef struct VhostDpEngineStats {
     uint64_t budget_yields; /* runs cut short by a budget */
     uint64_t rx_direct;     /* frames the driver read into guest memory */
     uint64_t tx_zero_copy;  /* frames the driver sent from guest memory */
+    uint64_t tx_rate_stalls; /* runs the transmit rate limit stopped */
+    uint64_t rx_rate_drops; /* frames over the receive rate, dropped */
 } VhostDpEngineStats;
 
 /**
@@ -91,5 +93,19 @@ void vhost_dp_engine_set_rx_filter(VhostDpEngine *e,
 
 /* The guest accepts the VHOST_DP_CAP_* @rx_offloads on receive (BQL). */
 void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads);
+
+/**
+ * vhost_dp_engine_set_rate: limit the traffic of the queue pair
+ *
+ * @tx_rate, @rx_rate: bytes of frames a second (virtio headers do not
+ * count), 0 for no limit; @tx_burst, @rx_burst: how many bytes may pass
+ * at once after a quiet time (the token bucket's size).  Transmit is
+ * shaped: chains past the rate wait in the guest's ring.  Receive is
+ * policed: frames past it are dropped and counted.  Takes effect at the
+ * queue pair's next run.
+ */
+void vhost_dp_engine_set_rate(VhostDpEngine *e, uint64_t tx_rate,
+                              uint64_t tx_burst, uint64_t rx_rate,
+                              uint64_t rx_burst);
 
 #endif /* HW_VIRTIO_VHOST_DP_H */
