@@ -190,6 +190,23 @@ static void test_options(void)
     }
     qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
                              "{'id': 'lb0'}}");
+
+    /* an IOThread a netdev uses cannot be deleted; once unused, it can */
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'iothread', 'id': 'io2'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'vhost-dp-loopback', "
+                             "'id': 'lb1'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'netdev_add', 'arguments': "
+                             "{'type': 'vhostdp', 'id': 'n2', "
+                             "'driver': 'lb1', 'iothread': 'io2'}}");
+    dp_expect_error(qts, "object 'io2' is in use, can not be deleted",
+                    "{'execute': 'object-del', 'arguments': "
+                    "{'id': 'io2'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'netdev_del', 'arguments': "
+                             "{'id': 'n2'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 'io2'}}");
     qtest_quit(qts);
 }
 
