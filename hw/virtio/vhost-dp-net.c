@@ -587,6 +587,39 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
     return DP_RX_DELIVERED;
 }
 
+/*
+ * Count what became of one frame.  True if the burst stops there: the
+ * driver had no frame, the ring broke, or the guest has no buffers, and
+ * then the queue waits for buffers past the ones seen (if some came
+ * meanwhile, the run goes on in a new burst; it never retries with the
+ * same buffers).
+ */
+static inline QEMU_ALWAYS_INLINE
+bool dp_rx_result(VhostDpEngine *e, DpRxResult r, uint32_t len,
+                  uint16_t avail_idx, unsigned int *delivered,
+                  uint64_t *bytes, bool *starved)
+{
+    switch (r) {
+    case DP_RX_DELIVERED:
+        (*delivered)++;
+        *bytes += len;
+        e->st.rx_bytes += len;
+        return false;
+    case DP_RX_DROPPED:
+        e->st.rx_drops++;
+        return false;
+    case DP_RX_NO_BUFFERS:
+        e->rx_seen = avail_idx;
+        if (!dp_vring_notify_on(&e->vr[DP_RX], avail_idx)) {
+            *starved = true;
+            e->st.rx_no_buffers++;
+        }
+        return true;
+    default:
+        return true;
+    }
+}
+
 static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
                                        unsigned int max, uint64_t *bytes,
                                        bool *starved)
@@ -604,24 +637,9 @@ static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
         uint32_t len = 0;
         DpRxResult r = dp_rx_direct_one(e, mt, avail_idx, flt, &len);
 
-        if (r == DP_RX_NONE || r == DP_RX_BROKEN) {
+        /* (without buffers, no frame was read) */
+        if (dp_rx_result(e, r, len, avail_idx, &delivered, bytes, starved)) {
             break;
-        }
-        if (r == DP_RX_NO_BUFFERS) {
-            /* as in dp_rx_burst(); no frame was read */
-            e->rx_seen = avail_idx;
-            if (!dp_vring_notify_on(vr, avail_idx)) {
-                *starved = true;
-                e->st.rx_no_buffers++;
-            }
-            break;
-        }
-        if (r == DP_RX_DELIVERED) {
-            delivered++;
-            *bytes += len;
-            e->st.rx_bytes += len;
-        } else {
-            e->st.rx_drops++;
         }
         done++;
     }
@@ -663,6 +681,7 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
     const DpRxFilter *flt = qatomic_rcu_read(&e->rx_filter);
     uint16_t avail_idx, old_used = vr->used_idx;
     unsigned int done = 0, delivered = 0;
+    bool limited = dp_bucket_limits(&e->rx_bucket);
 
     if (e->dq->ops->rx_read) {
         return dp_rx_direct_burst(e, mt, max, bytes, starved);
@@ -692,34 +711,14 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
             done++;
             continue;
         }
-        if (dp_bucket_limits(&e->rx_bucket) && !dp_rx_rate_pass(e, p->len)) {
+        if (limited && !dp_rx_rate_pass(e, p->len)) {
             done++;
             continue;
         }
         r = dp_rx_one(e, mt, avail_idx, p);
-
-        if (r == DP_RX_NO_BUFFERS) {
-            /*
-             * Wait for buffers past the ones seen.  If some came
-             * meanwhile, the run goes on in a new burst; never retry
-             * with the same buffers.
-             */
-            e->rx_seen = avail_idx;
-            if (!dp_vring_notify_on(vr, avail_idx)) {
-                *starved = true;
-                e->st.rx_no_buffers++;
-            }
+        if (dp_rx_result(e, r, p->len, avail_idx, &delivered, bytes,
+                         starved)) {
             break;
-        }
-        if (r == DP_RX_BROKEN) {
-            break;
-        }
-        if (r == DP_RX_DELIVERED) {
-            delivered++;
-            *bytes += p->len;
-            e->st.rx_bytes += p->len;
-        } else {
-            e->st.rx_drops++;
         }
         done++;
     }

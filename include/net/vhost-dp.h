@@ -103,12 +103,13 @@ static inline bool vhost_dp_offload_allowed(const VhostDpOffload *ol,
         !(caps & VHOST_DP_CAP_CSUM)) {
         return false;
     }
+    if (ol->gso_type == VHOST_DP_GSO_NONE) {
+        return true;            /* most frames: decided in two tests */
+    }
     if (ol->gso_ecn && !(caps & VHOST_DP_CAP_ECN)) {
         return false;
     }
     switch (ol->gso_type) {
-    case VHOST_DP_GSO_NONE:
-        return true;
     case VHOST_DP_GSO_TCPV4:
         return (caps & VHOST_DP_CAP_TSO4) && ol->gso_size;
     case VHOST_DP_GSO_TCPV6:
