@@ -170,6 +170,11 @@ struct VhostDpEngine {
     /* [io] RX straight into guest buffers (the driver has rx_read) */
     struct iovec rx_rd_iov[DP_IOV_MAX];     /* them, past the header */
     uint32_t rx_hint;                       /* length of the last frame */
+    /* a frame read that needs more buffers than the guest has posted */
+    bool rx_has_pending;
+    VhostDpPkt rx_pending;                  /* in rx_bounce */
+    struct iovec rx_bounce_iov;
+    uint8_t *rx_bounce;                     /* DP_MAX_FRAME bytes */
 };
 
 /* vhost-dp-net.c */

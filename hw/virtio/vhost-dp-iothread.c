@@ -395,7 +395,8 @@ static void dp_detach_bh(void *opaque)
     qemu_bh_cancel(e->bh);
     timer_del(&e->rate_timer);
     /* frames taken from the driver but not delivered are dropped */
-    e->st.rx_drops += e->rx_count;
+    e->st.rx_drops += e->rx_count + e->rx_has_pending;
+    e->rx_has_pending = false;
     dp_rx_release(e, e->rx_count);
     e->running = false;
     e->vr[DP_TX].polling = false;
@@ -540,6 +541,9 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriver *drv,
     e->hdr_len = sizeof(struct virtio_net_hdr);
     e->rings.name = e->name;
     e->rings.report = dp_vring_report;
+    if (dq->ops->rx_read) {
+        e->rx_bounce = g_malloc(DP_MAX_FRAME);
+    }
     aio_timer_init(ctx, &e->rate_timer, QEMU_CLOCK_REALTIME, SCALE_NS,
                    dp_rate_timer_cb, e);
     qemu_mutex_init(&e->inject_lock);
@@ -566,6 +570,7 @@ void vhost_dp_engine_free(VhostDpEngine *e)
     dp_inject_drop_all(e);
     vhost_dp_engine_set_rx_filter(e, NULL);
     qemu_mutex_destroy(&e->inject_lock);
+    g_free(e->rx_bounce);
     g_free(e->name);
     g_free(e);
 }

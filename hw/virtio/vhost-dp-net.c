@@ -527,7 +527,8 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
     /* one buffer holds a frame without mergeable buffers */
     need = e->hdr_len + (e->mrg_rxbuf ? MAX(e->rx_hint, 1) : 1);
     r = dp_rx_gather(e, mt, avail_idx, need, &nheads, &iov_cnt);
-    if (r == DP_RX_DROPPED && need > e->hdr_len + 1) {
+    if ((r == DP_RX_DROPPED || r == DP_RX_NO_BUFFERS) &&
+        need > e->hdr_len + 1) {
         /* fewer buffers than the last frame needed: start with one */
         nheads = iov_cnt = 0;
         r = dp_rx_gather(e, mt, avail_idx, e->hdr_len + 1, &nheads,
@@ -565,10 +566,20 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
     if (need > have) {
         /* the frame is longer than the buffers taken: take more */
         r = dp_rx_gather(e, mt, avail_idx, need - have, &nheads, &iov_cnt);
+        if (r == DP_RX_NO_BUFFERS) {
+            /* the frame is read: it waits for buffers in the engine */
+            iov_to_buf(e->rx_rd_iov, rd_cnt, 0, e->rx_bounce, direct);
+            iov_to_buf(p.iov, p.iov_cnt, 0, e->rx_bounce + direct, rest);
+            e->rx_bounce_iov = (struct iovec) { e->rx_bounce, p.len };
+            e->rx_pending = (VhostDpPkt) {
+                .iov = &e->rx_bounce_iov, .iov_cnt = 1, .len = p.len,
+                .ol = p.ol,
+            };
+            e->rx_has_pending = true;
+        }
         if (r != DP_RX_DELIVERED) {
-            /* the frame is read: without room now, it is lost */
             vr->last_avail = start;
-            return r == DP_RX_BROKEN ? r : DP_RX_DROPPED;
+            return r;
         }
     }
     if (dp_bucket_limits(&e->rx_bucket)) {
@@ -635,7 +646,16 @@ static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
     max = MIN(max, VHOST_DP_BURST);
     while (done < max) {
         uint32_t len = 0;
-        DpRxResult r = dp_rx_direct_one(e, mt, avail_idx, flt, &len);
+        DpRxResult r;
+
+        if (unlikely(e->rx_has_pending)) {
+            /* the frame that waited for buffers goes first, copied */
+            len = e->rx_pending.len;
+            r = dp_rx_one(e, mt, avail_idx, &e->rx_pending);
+            e->rx_has_pending = r == DP_RX_NO_BUFFERS;
+        } else {
+            r = dp_rx_direct_one(e, mt, avail_idx, flt, &len);
+        }
 
         /* (without buffers, no frame was read) */
         if (dp_rx_result(e, r, len, avail_idx, &delivered, bytes, starved)) {

@@ -10,7 +10,10 @@
  * addresses swapped).  With zero-copy=on the slots point at the guest's
  * transmit buffers instead, which the guest gets back once the frame is
  * received (tx_hold); frames in more pieces than a slot describes are
- * still copied, and tx_flush copies the frames that wait.  mode=sink
+ * still copied, and tx_flush copies the frames that wait.  rx-read=on
+ * hands frames over with rx_read instead of rx_burst, as a TAP does:
+ * the engine's receive path straight into guest buffers, for tests and
+ * the fuzzer.  mode=sink
  * drops and counts what is transmitted; mode=source also generates
  * frames of frame-size bytes on the receive side as fast as the guest
  * takes them.
@@ -42,6 +45,7 @@ struct VhostDpLoopback {
     bool mac_swap;
     bool offloads;
     bool zero_copy;
+    bool rx_read;
     uint32_t frame_size;
 };
 
@@ -68,6 +72,7 @@ typedef struct LbQueue {
     bool pushed_back;   /* tx_burst took less than offered */
     bool zero_copy;
     uint32_t done;      /* zero-copy: slots before it are completed */
+    struct iovec rest[LB_ZC_IOV];       /* rx_read: what did not fit */
     struct iovec src_iov;   /* mode=source: the generated frame */
 } LbQueue;
 
@@ -242,6 +247,53 @@ static void lb_tx_flush(VhostDpDriverQueue *dq)
     lb_zc_complete(q, q->prod);
 }
 
+/*
+ * rx-read=on: the next frame, as much of it as fits into @iov, the rest
+ * described in @pkt (in the slot, which stays until the next call).
+ */
+static bool lb_rx_read(VhostDpDriverQueue *dq, const struct iovec *iov,
+                       unsigned int iov_cnt, VhostDpPkt *pkt)
+{
+    LbQueue *q = container_of(dq, LbQueue, dq);
+    LbSlot *s;
+    const struct iovec *src;
+    unsigned int src_cnt;
+    size_t len, direct;
+
+    if (q->taken == q->prod) {
+        return false;
+    }
+    s = &q->slot[q->taken % LB_SLOTS];
+    src = s->zc_cnt ? s->zc_iov : &s->iov;
+    src_cnt = s->zc_cnt ? s->zc_cnt : 1;
+    len = iov_size(src, src_cnt);
+    direct = MIN(len, iov_size(iov, iov_cnt));
+    for (unsigned int i = 0, off = 0; i < iov_cnt && off < direct; i++) {
+        size_t n = MIN(iov[i].iov_len, direct - off);
+
+        iov_to_buf(src, src_cnt, off, iov[i].iov_base, n);
+        off += n;
+    }
+    *pkt = (VhostDpPkt) {
+        .iov = q->rest,
+        .iov_cnt = iov_copy(q->rest, LB_ZC_IOV, src, src_cnt, direct,
+                            len - direct),
+        .len = len,
+        .ol = s->ol,
+    };
+    q->taken++;
+    /* the engine copies the rest before anything else runs */
+    lb_rx_release(dq, pkt, 1);
+    return true;
+}
+
+static const VhostDpFastOps lb_rx_read_ops = {
+    .tx_burst = lb_tx_burst,
+    .rx_read = lb_rx_read,
+    .rx_poll = lb_rx_poll,
+    .tx_flush = lb_tx_flush,
+};
+
 static const VhostDpFastOps lb_fast_ops = {
     .tx_burst = lb_tx_burst,
     .rx_burst = lb_rx_burst,
@@ -280,6 +332,9 @@ static VhostDpDriverQueue *lb_open_queue(VhostDpDriver *drv,
     q->zero_copy = lb->zero_copy &&
                    lb->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK;
     q->dq.tx_hold = q->zero_copy;
+    if (lb->rx_read && lb->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
+        q->dq.ops = &lb_rx_read_ops;
+    }
     if (lb->mode == VHOST_DP_LOOPBACK_MODE_LOOPBACK) {
         q->mem = g_malloc(LB_SLOTS * LB_SLOT_SIZE);
         for (unsigned int i = 0; i < LB_SLOTS; i++) {
@@ -329,6 +384,9 @@ static const VhostDpProp lb_props[] = {
     VHOST_DP_PROP_BOOL("zero-copy", VhostDpLoopback, zero_copy,
         "Loopback mode: keep transmitted frames in guest memory until "
         "received (one copy instead of two)"),
+    VHOST_DP_PROP_BOOL("rx-read", VhostDpLoopback, rx_read,
+        "Loopback mode: hand frames over with rx_read, straight into "
+        "guest buffers, as a TAP does"),
 };
 
 static void lb_instance_init(Object *obj)

@@ -94,8 +94,9 @@ run_target() {
     grep -E '^Done [0-9]+ runs' "$log" | tail -1 | sed 's/^/vhost-dp:   /'
 }
 # The rings: the target writes them itself (tests/qtest/fuzz/vhost_dp_fuzz.c)
-run_target virtio-net-vhostdp $((seconds / 4))
-run_target virtio-net-vhostdp-zero-copy $((seconds / 2 - seconds / 4))
+run_target virtio-net-vhostdp $((seconds / 6))
+run_target virtio-net-vhostdp-zero-copy $((seconds / 6))
+run_target virtio-net-vhostdp-rx-read $((seconds / 2 - 2 * (seconds / 6)))
 seconds=$((seconds - seconds / 2))
 
 # The device's registers: generic-fuzz (it cannot fill rings the

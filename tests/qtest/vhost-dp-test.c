@@ -767,6 +767,64 @@ static void *dp_before_zc(GString *cmd_line, void *arg)
     return arg;
 }
 
+/*
+ * The receive path straight into guest buffers (rx_read, as vhost-dp-tap
+ * uses it) with the loopback driver: the loopback and mergeable-buffer
+ * tests again, and the zero-copy loopback with it.
+ */
+static void *dp_before_rx_read(GString *cmd_line, void *arg)
+{
+    g_string_append_printf(cmd_line,
+                           " -object iothread,id=dpio0"
+                           " -object iothread,id=dpio1"
+                           " -object vhost-dp-loopback,id=dpdrv0,"
+                           "rx-read=on,zero-copy=%s"
+                           " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=2,"
+                           "iothreads.0=dpio0,iothreads.1=dpio1 ",
+                           arg ? "on" : "off");
+    return arg;
+}
+
+static void test_rx_read(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx = dp_rx(net, 0), *tx = dp_tx(net, 0);
+    uint64_t direct = dp_stat(qts, 0, "rx-direct");
+    enum { LEN = 1514, CHUNK = 512, NBUF = 3 };
+    uint64_t rxbuf[NBUF], txbuf;
+    uint32_t lens[NBUF], first, head;
+
+    test_loopback(obj, NULL, alloc);
+    /* 13 frames of one buffer each, all read whole into it */
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-direct") - direct, ==, 13);
+    /* fewer buffers than the last frame took, exactly enough for this */
+    test_mergeable(obj, NULL, alloc);
+    test_offload(obj, NULL, alloc);
+
+    /*
+     * A frame read into the one buffer posted, which needs two more: it
+     * waits in the engine for them, and then arrives whole.
+     */
+    for (int i = 0; i < NBUF; i++) {
+        rxbuf[i] = guest_alloc(alloc, CHUNK);
+        lens[i] = CHUNK;
+    }
+    first = qvirtqueue_add(qts, rx, rxbuf[0], CHUNK, true, false);
+    qvirtqueue_kick(qts, net->vdev, rx, first);
+    txbuf = guest_alloc(alloc, DP_HDR_LEN + LEN);
+    head = dp_tx_add(qts, tx, txbuf, LEN, 61);
+    qvirtqueue_kick(qts, net->vdev, tx, head);
+    g_assert(dp_wait_used(qts, tx, &head, NULL, DP_TIMEOUT_US));
+    g_usleep(50 * 1000);
+    g_assert_false(qvirtqueue_get_buf(qts, rx, NULL, NULL));
+    for (int i = 1; i < NBUF; i++) {
+        head = qvirtqueue_add(qts, rx, rxbuf[i], CHUNK, true, false);
+        qvirtqueue_kick(qts, net->vdev, rx, head);
+    }
+    dp_expect_rx(qts, rx, first, rxbuf, lens, LEN, 61);
+}
+
 /* Frames come back intact (MACs swapped with mac-swap), none copied */
 static void test_zero_copy(void *obj, void *data, QGuestAllocator *alloc)
 {
@@ -949,6 +1007,13 @@ static void register_vhost_dp_test(void)
     opts.arg = (gpointer)"mac-swap";
     qos_add_test("vhost-dp/zero-copy/mac-swap", "virtio-net",
                  test_zero_copy, &opts);
+    opts.before = dp_before_rx_read;
+    opts.arg = NULL;
+    qos_add_test("vhost-dp/rx-read/loopback", "virtio-net", test_rx_read,
+                 &opts);
+    opts.arg = (gpointer)"zero-copy";
+    qos_add_test("vhost-dp/rx-read/zero-copy", "virtio-net", test_rx_read,
+                 &opts);
 }
 
 libqos_init(register_vhost_dp_test);

@@ -137,7 +137,7 @@ static void *vhost_dp_fuzz_cmdline(GString *cmd_line, void *arg)
 {
     g_string_append_printf(cmd_line, " -object vhost-dp-loopback,id=fdrv0%s"
                            " -netdev vhostdp,id=hs0,driver=fdrv0 ",
-                           arg ? ",zero-copy=on" : "");
+                           arg ? (const char *)arg : "");
     return arg;
 }
 
@@ -161,7 +161,18 @@ static void register_vhost_dp_fuzz_targets(void)
             .fuzz = vhost_dp_fuzz,},
             "virtio-net",
             &(QOSGraphTestOptions){.before = vhost_dp_fuzz_cmdline,
-                                   .arg = (void *)"zero-copy"}
+                                   .arg = (void *)",zero-copy=on"}
+            );
+    fuzz_add_qos_target(&(FuzzTarget){
+            .name = "virtio-net-vhostdp-rx-read",
+            .description = "The same with the loopback driver handing "
+            "frames over with rx_read, straight into guest buffers, and "
+            "holding transmitted frames",
+            .pre_fuzz = &vhost_dp_pre_fuzz,
+            .fuzz = vhost_dp_fuzz,},
+            "virtio-net",
+            &(QOSGraphTestOptions){.before = vhost_dp_fuzz_cmdline,
+                                   .arg = (void *)",zero-copy=on,rx-read=on"}
             );
 }
 
