@@ -272,7 +272,11 @@ typedef enum DpRxResult {
  * (callgrind).
  */
 
-/* Copy @len bytes from @src to @dst, both iovec arrays */
+/*
+ * Copy @len bytes from @src to @dst, both iovec arrays.  With a driver
+ * that hands over the guest's own transmit buffers (zero-copy), both can
+ * be guest memory, and a guest can make them overlap: memmove().
+ */
 static inline QEMU_ALWAYS_INLINE
 void dp_iov_copy(const struct iovec *dst, unsigned int dst_cnt,
                  size_t dst_off, const struct iovec *src,
@@ -290,8 +294,8 @@ void dp_iov_copy(const struct iovec *dst, unsigned int dst_cnt,
                            src[si].iov_len - soff);
 
         chunk = MIN(chunk, len);
-        memcpy((uint8_t *)dst[di].iov_base + dst_off,
-               (uint8_t *)src[si].iov_base + soff, chunk);
+        memmove((uint8_t *)dst[di].iov_base + dst_off,
+                (uint8_t *)src[si].iov_base + soff, chunk);
         len -= chunk;
         dst_off += chunk;
         soff += chunk;

@@ -248,6 +248,37 @@ static void lb_tx_flush(VhostDpDriverQueue *dq)
 }
 
 /*
+ * Copy @len bytes from @src to @dst.  With zero-copy both are guest
+ * memory, which a guest can make overlap: memmove().
+ */
+static void lb_iov_move(const struct iovec *dst, unsigned int dst_cnt,
+                        const struct iovec *src, unsigned int src_cnt,
+                        size_t len)
+{
+    unsigned int di = 0, si = 0;
+    size_t doff = 0, soff = 0;
+
+    while (len && di < dst_cnt && si < src_cnt) {
+        size_t n = MIN(MIN(dst[di].iov_len - doff, src[si].iov_len - soff),
+                       len);
+
+        memmove((uint8_t *)dst[di].iov_base + doff,
+                (uint8_t *)src[si].iov_base + soff, n);
+        len -= n;
+        doff += n;
+        soff += n;
+        if (doff == dst[di].iov_len) {
+            di++;
+            doff = 0;
+        }
+        if (soff == src[si].iov_len) {
+            si++;
+            soff = 0;
+        }
+    }
+}
+
+/*
  * rx-read=on: the next frame, as much of it as fits into @iov, the rest
  * described in @pkt (in the slot, which stays until the next call).
  */
@@ -268,12 +299,7 @@ static bool lb_rx_read(VhostDpDriverQueue *dq, const struct iovec *iov,
     src_cnt = s->zc_cnt ? s->zc_cnt : 1;
     len = iov_size(src, src_cnt);
     direct = MIN(len, iov_size(iov, iov_cnt));
-    for (unsigned int i = 0, off = 0; i < iov_cnt && off < direct; i++) {
-        size_t n = MIN(iov[i].iov_len, direct - off);
-
-        iov_to_buf(src, src_cnt, off, iov[i].iov_base, n);
-        off += n;
-    }
+    lb_iov_move(iov, iov_cnt, src, src_cnt, direct);
     *pkt = (VhostDpPkt) {
         .iov = q->rest,
         .iov_cnt = iov_copy(q->rest, LB_ZC_IOV, src, src_cnt, direct,
