@@ -570,6 +570,13 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
     if (need > have) {
         /* the frame is longer than the buffers taken: take more */
         r = dp_rx_gather(e, mt, avail_idx, need - have, &nheads, &iov_cnt);
+        if (r == DP_RX_NO_BUFFERS && p.len > DP_MAX_FRAME) {
+            /*
+             * Longer than the bounce buffer (a TAP whose host side
+             * allows GSO frames past 64 KiB): it cannot wait, drop it.
+             */
+            r = DP_RX_DROPPED;
+        }
         if (r == DP_RX_NO_BUFFERS) {
             /* the frame is read: it waits for buffers in the engine */
             iov_to_buf(e->rx_rd_iov, rd_cnt, 0, e->rx_bounce, direct);
