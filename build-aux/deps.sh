@@ -21,6 +21,7 @@ build_pkgs=(
 )
 run_pkgs=(
     seabios qemu-system-data ipxe-qemu iproute2 procps iperf3
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 )
 
 bench_pkgs=(

@@ -164,7 +164,8 @@ run_meson_test "$qbuild" "" test-vhost-dp-ring
 run_asan_tests
 run_dev_tests
 for t in "$repo"/tests/build/*-test.sh "$repo"/tests/fuzz/*-test.sh \
-         "$repo"/tests/bench/*-test.sh "$repo"/tests/guest/*-test.sh; do
+         "$repo"/tests/bench/*-test.sh "$repo"/tests/guest/*-test.sh \
+         "$repo"/tests/libvirt/*-test.sh; do
     [ -x "$t" ] && run_script_test "$t"
 done
 

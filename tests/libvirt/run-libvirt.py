@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The test guest on vhostdp under a real libvirtd (Debian 12's libvirt
+# 9.0), from the domain XML of the docs' libvirt section
+# (docs/system/vhost-dataplane.rst), with only its paths, kernel command
+# line, serial port and hostfwd port changed:
+#
+#   - libvirtd and virtlogd started here, as root, in a mount namespace
+#     of their own where /etc/libvirt, /run/libvirt, /var/lib/libvirt,
+#     /var/log/libvirt and /var/cache/libvirt are directories of the
+#     test, so nothing of the host's libvirt is read or changed;
+#   - the guest checks of run-guest.py slirp (DHCP, ping, HTTP download
+#     with its checksum, hostfwd, iperf3 both ways) on the documented
+#     vhost-dp-slirp netdev;
+#   - query-vhost-dp through virsh qemu-monitor-command, virsh
+#     iothreadinfo and domstats --iothread with libvirtd still alive,
+#     virsh iothreaddel of the IOThread the netdev uses refused;
+#   - hotplug of a second vhostdp NIC as the docs describe it (virsh
+#     iothreadadd, object-add, netdev_add, device_add), which the guest
+#     brings up and leases an address on, then its unplug in reverse
+#     order (device_del, DEVICE_DELETED, netdev_del, object-del, virsh
+#     iothreaddel);
+#   - virsh destroy and undefine; libvirtd and virtlogd stopped by PID.
+#
+# Needs root; prints PASS/FAIL/SKIP lines like run-guest.py.
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+DOCS = os.path.join(REPO, "docs", "system", "vhost-dataplane.rst")
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+DOMAIN = "vdp-guest"
+# the directories libvirtd (privileged) uses, each replaced by one of ours
+LIBVIRT_DIRS = ("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt",
+                "/var/log/libvirt", "/var/cache/libvirt")
+
+_spec = importlib.util.spec_from_file_location(
+    "run_guest", os.path.join(REPO, "tests", "guest", "run-guest.py"))
+rg = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rg)
+
+
+def docs_domain_xml():
+    """The domain XML of the docs' libvirt section."""
+    text = open(DOCS).read()
+    section = text[text.index("\nlibvirt\n-------\n"):]
+    m = re.search(r"\n(  <domain .*?\n  </domain>)\n", section, re.S)
+    if not m:
+        raise RuntimeError(f"no <domain> block in the libvirt section of "
+                           f"{DOCS}")
+    return textwrap.dedent(m.group(1))
+
+
+class LibvirtGuest(rg.Guest):
+    def __init__(self, demo, timeout):
+        super().__init__("libvirt", demo, timeout)
+        self.boot_time = 0
+        self.accel = "tcg"      # the docs' domain type='qemu'
+        self.made_dirs = []
+        self.mounted = []
+        self.daemons = []
+
+    # --- a private libvirtd ---------------------------------------------
+
+    def private_dirs(self):
+        top = os.path.join(self.work, "root")
+        for d in LIBVIRT_DIRS:
+            mine = top + d
+            os.makedirs(mine)
+            if not os.path.isdir(d):
+                os.makedirs(d)
+                self.made_dirs.append(d)
+            rg.sh(f"mount --bind {mine} {d}")
+            self.mounted.append(d)
+        # libvirtd resolves its built-in QEMU user before it reads
+        # qemu.conf: give it one, in this namespace only (Debian's
+        # libvirt-daemon-system package would add it for good)
+        for db, entry in (("passwd", "libvirt-qemu:x:64055:64055::"
+                                     "/var/lib/libvirt:/usr/sbin/nologin"),
+                          ("group", "libvirt-qemu:x:64055:")):
+            mine = os.path.join(top, db)
+            with open(f"/etc/{db}") as src, open(mine, "w") as dst:
+                text = src.read()
+                dst.write(text)
+                if not re.search(r"^libvirt-qemu:", text, re.M):
+                    dst.write(entry + "\n")
+            rg.sh(f"mount --bind {mine} /etc/{db}")
+            self.mounted.append(f"/etc/{db}")
+        with open("/etc/libvirt/qemu.conf", "w") as f:
+            # QEMU as root, files left as they are: no libvirt-qemu user
+            # and no security driver on a minimal Debian
+            f.write('user = "root"\ngroup = "root"\n'
+                    'dynamic_ownership = 0\nremember_owner = 0\n'
+                    'security_driver = "none"\nnamespaces = [ ]\n')
+        with open("/etc/libvirt/libvirtd.conf", "w") as f:
+            f.write('log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
+
+    def start_daemons(self):
+        for d in ("virtlogd", "libvirtd"):
+            exe = shutil.which(d) or os.path.join("/usr/sbin", d)
+            log = open(os.path.join(self.work, d + ".out"), "w")
+            p = subprocess.Popen([exe], stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+            self.daemons.append((d, p))
+        end = time.time() + 30
+        while self.virsh("list", check=False).returncode:
+            if time.time() > end or self.daemons[-1][1].poll() is not None:
+                raise RuntimeError("libvirtd did not come up: " +
+                                   self.virsh("list", check=False).stdout)
+            time.sleep(0.2)
+
+    def stop_daemons(self):
+        for name, p in reversed(self.daemons):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+    def virsh(self, *args, check=True):
+        r = subprocess.run(["virsh", "-c", "qemu:///system"] + list(args),
+                           text=True, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=120)
+        if check and r.returncode:
+            raise RuntimeError(f"virsh {' '.join(args)}: {r.stdout.strip()}")
+        return r
+
+    def qmp(self, name, check=True, **args):
+        cmd = {"execute": name}
+        if args:
+            cmd["arguments"] = args
+        r = self.virsh("qemu-monitor-command", DOMAIN, json.dumps(cmd),
+                       check=check)
+        if r.returncode:
+            return None, r.stdout.strip()
+        return json.loads(r.stdout).get("return"), ""
+
+    def libvirtd_alive(self, after):
+        p = self.daemons[-1][1]
+        ok = (p.poll() is None and
+              self.virsh("list", check=False).returncode == 0)
+        self.host(ok, f"libvirtd alive after {after}" if ok else
+                      f"libvirtd died after {after} "
+                      f"(exit {p.returncode})")
+        return ok
+
+    # --- the domain ---------------------------------------------------------
+
+    def domain_xml(self, img):
+        ET.register_namespace("qemu", QEMU_NS)
+        dom = ET.fromstring(docs_domain_xml())
+        os_ = dom.find("os")
+        os_.find("kernel").text = os.path.join(img, "vmlinuz")
+        os_.find("initrd").text = os.path.join(img, "initrd.gz")
+        os_.find("cmdline").text = ("console=ttyS0 quiet panic=-1 " +
+                                    self.cmdline)
+        devices = dom.find("devices")
+        devices.find("emulator").text = os.path.realpath(rg.QEMU)
+        # the serial console into a file this test follows
+        serial = devices.find("serial")
+        serial.clear()
+        serial.set("type", "file")
+        ET.SubElement(serial, "source",
+                      {"path": os.path.join(self.work, "serial.log")})
+        ET.SubElement(serial, "target", {"port": "0"})
+        n = 0
+        for arg in dom.iter(f"{{{QEMU_NS}}}arg"):
+            v, k = re.subn(r"hostfwd=[^,]*",
+                           f"hostfwd=tcp:127.0.0.1:{self.fwd_port}-:8080",
+                           arg.get("value"))
+            arg.set("value", v)
+            n += k
+        if n != 1:
+            raise RuntimeError(f"the docs' domain has {n} hostfwd options, "
+                               "expected 1")
+        path = os.path.join(self.work, "domain.xml")
+        ET.ElementTree(dom).write(path)
+        return path
+
+    def run(self):
+        if os.geteuid() != 0:
+            raise rg.SkipTest("libvirtd's system instance needs root")
+        for tool in ("libvirtd", "virtlogd", "virsh"):
+            if not (shutil.which(tool) or
+                    os.path.exists(os.path.join("/usr/sbin", tool))):
+                raise RuntimeError(f"{tool} is missing: run "
+                                   "build-aux/deps.sh")
+        img = subprocess.run([os.path.join(REPO, "tests/guest/build-image.sh")],
+                             check=True, text=True, stdout=subprocess.PIPE
+                             ).stdout.strip().splitlines()[-1]
+        self.setup_slirp()
+        self.cmdline += " vdp.hotplug=60"
+        self.private_dirs()
+        self.start_daemons()
+        xml = self.domain_xml(img)
+        self.virsh("define", xml)
+        self.cleanups.append(lambda: self.virsh("undefine", DOMAIN,
+                                                check=False))
+        self.t0 = time.time()
+        self.virsh("start", DOMAIN)
+        self.cleanups.append(lambda: self.virsh("destroy", DOMAIN,
+                                                check=False))
+        done = self.follow_serial()
+        self.boot_time = time.time() - self.t0
+        if not done:
+            self.host(False, f"the guest did not finish within "
+                             f"{self.timeout} s")
+        if self.stats is None:
+            self.host(False, "no statistics from query-vhost-dp")
+        r = self.virsh("destroy", DOMAIN, check=False)
+        self.host(r.returncode == 0, "virsh destroy: " +
+                  r.stdout.strip().splitlines()[0])
+        r = self.virsh("undefine", DOMAIN, check=False)
+        left = self.virsh("list", "--all", "--name", check=False).stdout
+        self.host(r.returncode == 0 and DOMAIN not in left.split(),
+                  "virsh undefine: the domain is gone")
+        self.libvirtd_alive("the run")
+
+    def follow_serial(self):
+        path = os.path.join(self.work, "serial.log")
+        end = time.time() + self.timeout
+        pos = 0
+        partial = ""
+        while time.time() < end:
+            try:
+                with open(path, errors="replace") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    pos = f.tell()
+            except FileNotFoundError:
+                chunk = ""
+            if not chunk:
+                if self.virsh("domstate", DOMAIN,
+                              check=False).stdout.strip() != "running":
+                    return False
+                time.sleep(0.2)
+                continue
+            lines = (partial + chunk).split("\n")
+            partial = lines.pop()
+            for line in lines:
+                if self.serial_line(line.rstrip("\r")):
+                    return True
+        return False
+
+    def serial_line(self, line):
+        self.serial.append(line)
+        if line.startswith(("PASS: ", "FAIL: ")):
+            self.results.append((line.startswith("PASS"), line[6:]))
+        elif line.startswith("READY: hostfwd"):
+            self.check_hostfwd()
+        elif line.startswith("READY: hotplug"):
+            self.check_libvirt()
+            self.hotplug()
+        elif line.startswith("READY: unplug"):
+            self.unplug()
+        elif line.startswith("READY: stats"):
+            self.stats, _ = self.qmp("query-vhost-dp")
+        return line.startswith("DONE: ")
+
+    # --- libvirt's view, and hotplug --------------------------------------
+
+    def check_libvirt(self):
+        st, err = self.qmp("query-vhost-dp", check=False)
+        q = [q for s in st or [] if s["id"] == "dpnet0" for q in s["queues"]]
+        ok = bool(q) and q[0]["iothread"] == "iothread1" and \
+            q[0]["rx-packets"] > 0 and q[0]["tx-packets"] > 0
+        self.host(ok, "virsh qemu-monitor-command query-vhost-dp: dpnet0 " +
+                  (f"on {q[0]['iothread']}, {q[0]['tx-packets']} frames "
+                   f"out, {q[0]['rx-packets']} in" if q else
+                   f"missing {err or st}"))
+
+        r = self.virsh("iothreadinfo", DOMAIN, check=False)
+        rows = [ln.split()[0] for ln in r.stdout.splitlines()[2:]
+                if ln.strip()]
+        self.host(r.returncode == 0 and rows == ["1"],
+                  f"virsh iothreadinfo: IOThreads {rows}")
+        if not self.libvirtd_alive("iothreadinfo"):
+            return
+        r = self.virsh("domstats", "--iothread", DOMAIN, check=False)
+        self.host(r.returncode == 0 and "iothread.count=1" in r.stdout,
+                  "virsh domstats --iothread: " +
+                  ("iothread.count=1" if "iothread.count=1" in r.stdout
+                   else r.stdout.strip()))
+        if not self.libvirtd_alive("domstats --iothread"):
+            return
+        self.iothreaddel_refused(1)
+
+    def iothreaddel_refused(self, n):
+        r = self.virsh("iothreaddel", DOMAIN, str(n), "--live", check=False)
+        io, _ = self.qmp("query-iothreads", check=False)
+        still = any(t["id"] == f"iothread{n}" for t in io or [])
+        self.host(r.returncode != 0 and "in use" in r.stdout and still,
+                  f"virsh iothreaddel {n} of the IOThread in use: " +
+                  (r.stdout.strip().splitlines()[-1] if r.returncode
+                   else "it succeeded") +
+                  ("" if still else "; the IOThread is gone"))
+
+    def hotplug(self):
+        steps = [
+            ("virsh iothreadadd 2", lambda: self.virsh(
+                "iothreadadd", DOMAIN, "2", "--live")),
+            ("object-add", lambda: self.qmp(
+                "object-add", **{"qom-type": "vhost-dp-slirp",
+                                 "id": "dpdrv1", "net": "10.0.3.0/24"})),
+            ("netdev_add", lambda: self.qmp(
+                "netdev_add", type="vhostdp", id="dpnet1", driver="dpdrv1",
+                iothread="iothread2")),
+            ("device_add", lambda: self.qmp(
+                "device_add", driver="virtio-net-pci", id="dpnic1",
+                netdev="dpnet1", addr="0xa")),
+        ]
+        for what, step in steps:
+            try:
+                step()
+            except RuntimeError as e:
+                self.host(False, f"hotplug: {what}: {e}")
+                return
+        self.host(True, "hotplug through libvirt: iothreadadd, object-add, "
+                        "netdev_add, device_add")
+        self.iothreaddel_refused(2)
+
+    def unplug(self):
+        st, _ = self.qmp("query-vhost-dp", check=False)
+        q = [q for s in st or [] if s["id"] == "dpnet1" for q in s["queues"]]
+        self.host(bool(q) and q[0]["rx-packets"] > 0 and
+                  q[0]["iothread"] == "iothread2",
+                  "the hotplugged netdev dpnet1 carried the guest's "
+                  "traffic: " + (f"{q[0]['rx-packets']} frames in on "
+                                 f"{q[0]['iothread']}" if q else "missing"))
+        try:
+            self.qmp("device_del", id="dpnic1")
+            # DEVICE_DELETED: the device leaves /machine/peripheral once
+            # the guest has ejected it
+            end = time.time() + 60
+            while any(p["name"] == "dpnic1" for p in self.qmp(
+                    "qom-list", path="/machine/peripheral")[0]):
+                if time.time() > end:
+                    raise RuntimeError("dpnic1 not deleted within 60 s")
+                time.sleep(0.2)
+            self.qmp("netdev_del", id="dpnet1")
+            self.qmp("object-del", id="dpdrv1")
+            self.virsh("iothreaddel", DOMAIN, "2", "--live")
+        except RuntimeError as e:
+            self.host(False, f"unplug: {e}")
+            return
+        r = self.virsh("iothreadinfo", DOMAIN, check=False)
+        rows = [ln.split()[0] for ln in r.stdout.splitlines()[2:]
+                if ln.strip()]
+        self.host(rows == ["1"], "unplug: device_del, netdev_del, "
+                                 "object-del, virsh iothreaddel 2; "
+                                 f"IOThreads left {rows}")
+
+    def report(self):
+        failed = super().report()
+        log = os.path.join(self.work, "root", "var", "log", "libvirt",
+                           "qemu", DOMAIN + ".log")
+        if failed and os.path.exists(log):
+            print(f"\n--- libvirt: QEMU's log tail ({log}) ---")
+            for line in open(log, errors="replace").read().splitlines()[-15:]:
+                print("  " + line)
+        return failed
+
+    def cleanup(self):
+        super().cleanup()
+        self.stop_daemons()
+        for d in reversed(self.mounted):
+            rg.sh(f"umount -l {d}", check=False)
+        for d in reversed(self.made_dirs):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+def main():
+    if os.geteuid() == 0 and not os.environ.get("VDP_LIBVIRT_NS"):
+        # our own mount namespace, for the private libvirt directories
+        os.environ["VDP_LIBVIRT_NS"] = "1"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation",
+                              "private", sys.executable] + sys.argv)
+    demo = "--demo" in sys.argv
+    g = LibvirtGuest(demo, 240)
+    try:
+        g.run()
+    except rg.SkipTest as e:
+        print(f"SKIP: {rg.LABEL}libvirt: {e}")
+        g.cleanup()
+        return 0
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        g.host(False, f"{type(e).__name__}: {e}")
+    finally:
+        g.cleanup()
+    return 1 if g.report() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
