@@ -820,6 +820,7 @@ uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
                  (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
                  (1ULL << VIRTIO_NET_F_MTU) |
                  (1ULL << VIRTIO_F_IOMMU_PLATFORM) |
+                 (1ULL << VIRTIO_F_RING_PACKED) |
                  (1ULL << VHOST_F_LOG_ALL);
 
     if (caps->tx_offloads & VHOST_DP_CAP_CSUM) {

@@ -147,7 +147,7 @@ static int dp_set_vring_base(struct vhost_dev *dev,
 {
     DpVring *vr = dp_vring(dev, ring->index);
 
-    vr->last_avail = ring->num;
+    dp_vring_set_base(vr, ring->num);
     return 0;
 }
 
@@ -158,7 +158,7 @@ static int dp_get_vring_base(struct vhost_dev *dev,
 
     /* stopped: every buffer taken so far is in the used ring */
     assert(!dp_engine(dev)->started);
-    ring->num = vr->last_avail;
+    ring->num = dp_vring_get_base(vr);
     return 0;
 }
 
@@ -193,6 +193,7 @@ static int dp_set_features(struct vhost_dev *dev, uint64_t features)
 
     e->features = features;
     e->rings.event_idx = features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+    e->rings.packed = features & (1ULL << VIRTIO_F_RING_PACKED);
     e->mrg_rxbuf = features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
     e->hdr_len = (features & ((1ULL << VIRTIO_NET_F_MRG_RXBUF) |
                               (1ULL << VIRTIO_F_VERSION_1))) ?
@@ -263,6 +264,7 @@ static void dp_dev_stop(VhostDpEngine *e)
     e->started = false;
     dp_inject_drop_all(e);
     for (unsigned int i = 0; i < DP_NVQS; i++) {
+        dp_vring_end(&e->vr[i]);
         dp_vring_clear(&e->vr[i]);
     }
 }
@@ -298,17 +300,16 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
             error_report("vhost-dp: %s: vring %u is not aligned as virtio "
                          "requires, or not in guest memory", e->name, i);
             for (unsigned int j = 0; j < DP_NVQS; j++) {
+                dp_vring_end(&e->vr[j]);
                 dp_vring_clear(&e->vr[j]);
             }
             dp_iotlb_flush(&e->rings);
             return -EINVAL;
         }
         event_notifier_init_fd(&vr->kick, vr->kick_fd);
-        vr->used_idx = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 2));
-        vr->signalled_used_valid = false;
-        vr->broken = false;
-        vr->polling = false;
-        vr->remap = false;
+        if (!dp_vring_begin(vr)) {
+            continue;           /* stopped, and reported */
+        }
         /* kicks off on RX until buffers run out, on TX until idle */
         if (i == DP_TX) {
             dp_vring_notify_on(vr, vr->last_avail);

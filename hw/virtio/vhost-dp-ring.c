@@ -1,11 +1,12 @@
 /*
- * vhost dataplane: the split-ring core
+ * vhost dataplane: the ring core (split and packed virtqueues)
  *
  * Copyright (c) 2026 The vhost-dp authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * One job: work a split virtqueue in guest memory for the engine.
+ * One job: work a virtqueue in guest memory for the engine, split or
+ * packed (see "Packed vrings" below).
  * Guest physical addresses are translated through an RCU-published copy
  * of the vhost memory table (dp_translate(), the one translation step;
  * with a vIOMMU it first turns the IOVA into a guest physical address,
@@ -29,6 +30,8 @@
 #include "hw/virtio/vhost-dp-ring.h"
 
 static const unsigned int dp_ring_align[DP_RING_PARTS] = { 16, 2, 4 };
+/* of a packed vring: the descriptor ring, and the two event areas */
+static const unsigned int dp_packed_align[DP_RING_PARTS] = { 16, 4, 4 };
 
 /*
  * Memory
@@ -246,15 +249,69 @@ void dp_vring_error(DpVring *vr, const char *fmt, ...)
     vr->rings->report(vr, msg);
 }
 
+/*
+ * Packed vrings: positions (see DpPackedChain), and the forward
+ * declarations of what the split ring's functions hand packed ones to
+ */
 
-/* Mark [@off, @off + @len) of the used ring dirty (migration) */
-static void dp_used_mark_dirty(DpVring *vr, const DpMemTable *mt,
-                               size_t off, size_t len)
+static inline unsigned int dp_packed_slot(const DpVring *vr,
+                                          unsigned int pos)
 {
-    const DpRingPages *p = vr->scatter[DP_RING_USED];
+    return pos < vr->num ? pos : pos - vr->num;
+}
+
+/* @pos + @n, for @n <= num */
+static inline unsigned int dp_packed_add(const DpVring *vr, unsigned int pos,
+                                         unsigned int n)
+{
+    pos += n;
+    return pos >= 2 * vr->num ? pos - 2 * vr->num : pos;
+}
+
+/* How far @to is ahead of @from */
+static inline unsigned int dp_packed_dist(const DpVring *vr,
+                                          unsigned int from, unsigned int to)
+{
+    return to >= from ? to - from : to + 2 * vr->num - from;
+}
+
+/* The wrap counter's bit as the guest sees it (off_wrap, vring base) */
+static inline uint16_t dp_packed_wrap_bits(const DpVring *vr,
+                                           unsigned int pos)
+{
+    return dp_packed_slot(vr, pos) | (pos < vr->num) << 15;
+}
+
+static inline struct vring_packed_desc *dp_packed_desc(DpVring *vr,
+                                                       unsigned int pos)
+{
+    return dp_ring_at(vr, DP_RING_DESC, vr->desc, dp_packed_slot(vr, pos) *
+                      sizeof(struct vring_packed_desc));
+}
+
+/* Has the guest made the descriptor at @pos available? */
+static inline bool dp_packed_is_avail(DpVring *vr, unsigned int pos)
+{
+    uint16_t flags = le16_to_cpu(qatomic_read(&dp_packed_desc(vr, pos)->flags));
+    bool wrap = pos < vr->num;
+
+    return !!(flags & (1 << VRING_PACKED_DESC_F_AVAIL)) == wrap &&
+           !!(flags & (1 << VRING_PACKED_DESC_F_USED)) != wrap;
+}
+
+static bool dp_packed_notify_on(DpVring *vr, uint16_t seen);
+static bool dp_packed_find(DpVring *vr, uint16_t *avail_idx);
+static void dp_packed_flush(DpVring *vr, const DpMemTable *mt);
+
+
+/* Mark [@off, @off + @len) of ring part @part dirty (migration) */
+static void dp_part_mark_dirty(DpVring *vr, unsigned int part,
+                               const DpMemTable *mt, size_t off, size_t len)
+{
+    const DpRingPages *p = vr->scatter[part];
 
     if (likely(!p)) {
-        dp_mark_dirty(vr->rings, mt, vr->used_gpa + off, len);
+        dp_mark_dirty(vr->rings, mt, vr->gpa[part] + off, len);
         return;
     }
     off += p->first_off;
@@ -280,7 +337,7 @@ static void dp_used_set16(DpVring *vr, size_t off, uint16_t val)
             const DpMemTable *mt = qatomic_rcu_read(&rg->mem);
 
             if (mt) {
-                dp_used_mark_dirty(vr, mt, off, 2);
+                dp_part_mark_dirty(vr, DP_RING_USED, mt, off, 2);
             }
         }
     }
@@ -289,7 +346,10 @@ static void dp_used_set16(DpVring *vr, size_t off, uint16_t val)
 /* Turn guest kicks for @vr off (only a hint to the guest) */
 void dp_vring_notify_off(DpVring *vr)
 {
-    if (!vr->rings->event_idx) {
+    if (vr->rings->packed) {
+        dp_used_set16(vr, offsetof(struct vring_packed_desc_event, flags),
+                      VRING_PACKED_EVENT_FLAG_DISABLE);
+    } else if (!vr->rings->event_idx) {
         uint16_t flags = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 0));
 
         dp_used_set16(vr, 0, flags | VRING_USED_F_NO_NOTIFY);
@@ -306,6 +366,9 @@ void dp_vring_notify_off(DpVring *vr)
  */
 bool dp_vring_notify_on(DpVring *vr, uint16_t seen)
 {
+    if (vr->rings->packed) {
+        return dp_packed_notify_on(vr, seen);
+    }
     if (vr->polling) {
         /* the owner's poll handler watches the avail index instead */
         return !vr->broken && dp_avail_idx(vr) != seen;
@@ -334,6 +397,9 @@ int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
     if (vr->last_avail == avail_idx) {
         return -1;
     }
+    if (vr->rings->packed) {
+        return vr->p_order[vr->last_avail % vr->num];
+    }
     head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
                                                  (vr->last_avail % vr->num)));
     if (head >= vr->num) {
@@ -347,7 +413,12 @@ int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
 /* Read the avail index and check it is within a ring of the last one */
 bool dp_vring_avail(DpVring *vr, uint16_t *avail_idx)
 {
-    uint16_t idx = dp_avail_idx(vr);
+    uint16_t idx;
+
+    if (vr->rings->packed) {
+        return dp_packed_find(vr, avail_idx);
+    }
+    idx = dp_avail_idx(vr);
 
     if ((uint16_t)(idx - vr->last_avail) > vr->num) {
         dp_vring_error(vr, "avail index jumped from %u to %u, ring size %u",
@@ -379,6 +450,8 @@ typedef struct DpWalkState {
     unsigned int max;
     uint64_t total;
 } DpWalkState;
+
+static DpWalk dp_packed_walk(DpWalkState *w, const DpPackedChain *c);
 
 /* Append the buffer of descriptor @i, @d, to the chain's iovecs */
 static DpWalk dp_walk_buffer(DpWalkState *w, unsigned int i,
@@ -513,7 +586,14 @@ DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt, uint16_t head,
         .vr = vr, .mt = mt, .head = head, .write = write,
         .iov = iov, .gpas = gpas, .cnt = cnt, .max = max,
     };
-    DpWalk r = dp_walk_table(&w, NULL, vr->num, head);
+    DpWalk r;
+
+    if (vr->rings->packed) {
+        w.head = dp_packed_slot(vr, vr->p_chain[head].pos);
+        r = dp_packed_walk(&w, &vr->p_chain[head]);
+    } else {
+        r = dp_walk_table(&w, NULL, vr->num, head);
+    }
 
     if (r == DP_WALK_OK && w.total > INT32_MAX) {
         dp_vring_error(vr, "descriptor chain %u is larger than 2 GiB", head);
@@ -565,6 +645,10 @@ void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
     if (new == old) {
         return;
     }
+    if (rg->packed) {
+        dp_packed_flush(vr, mt);
+        return;
+    }
     /* the guest must see the elements before the index */
     smp_wmb();
     qatomic_set((uint16_t *)DP_USED_AT(vr, 2), cpu_to_le16(new));
@@ -577,13 +661,15 @@ void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
         size_t esz = sizeof(struct vring_used_elem);
 
         if (first + n <= vr->num) {
-            dp_used_mark_dirty(vr, mt, ring + first * esz, n * esz);
+            dp_part_mark_dirty(vr, DP_RING_USED, mt, ring + first * esz,
+                               n * esz);
         } else {
-            dp_used_mark_dirty(vr, mt, ring + first * esz,
+            dp_part_mark_dirty(vr, DP_RING_USED, mt, ring + first * esz,
                                (vr->num - first) * esz);
-            dp_used_mark_dirty(vr, mt, ring, (first + n - vr->num) * esz);
+            dp_part_mark_dirty(vr, DP_RING_USED, mt, ring,
+                               (first + n - vr->num) * esz);
         }
-        dp_used_mark_dirty(vr, mt, 0, ring);
+        dp_part_mark_dirty(vr, DP_RING_USED, mt, 0, ring);
     }
 
     /* the index must be visible before we read the guest's event */
@@ -606,6 +692,333 @@ void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
 }
 
 
+/*
+ * Packed vrings
+ *
+ * The descriptor ring is avail and used ring at once: the guest makes a
+ * chain available by writing its descriptors at its next positions, the
+ * first one's flags last; the device puts a used element (buffer id and
+ * length) at its own next position, which moves on by as many
+ * descriptors as the chain had.  Chains are found in order (as the split
+ * ring's avail entries), and each descriptor is read once, into a copy
+ * (p_desc), when its chain is found: the guest may rewrite the ring
+ * meanwhile.  The copies of the chains found and not yet taken are never
+ * overwritten, as a guest that follows the rules cannot have more than
+ * num descriptors outstanding.
+ */
+
+uint16_t dp_packed_avail_idx(DpVring *vr)
+{
+    return vr->p_found + dp_packed_is_avail(vr, vr->p_avail);
+}
+
+/* Find the chains the guest made available since the last call */
+static bool dp_packed_find(DpVring *vr, uint16_t *avail_idx)
+{
+    unsigned int num = vr->num;
+
+    while ((uint16_t)(vr->p_found - vr->last_avail) < num &&
+           dp_packed_is_avail(vr, vr->p_avail)) {
+        unsigned int start = vr->p_avail, room = num, n = 0, h;
+        struct vring_packed_desc *d;
+
+        /* the descriptors after the flags that published them */
+        smp_rmb();
+        if (vr->last_avail != vr->p_found) {
+            h = vr->p_order[vr->last_avail % num];
+            room -= dp_packed_dist(vr, vr->p_chain[h].pos, start);
+        }
+        do {
+            if (n == room) {
+                dp_vring_error(vr, "descriptor %u: more descriptors "
+                               "available than the ring holds (%u)",
+                               dp_packed_slot(vr, start), num);
+                return false;
+            }
+            d = &vr->p_desc[dp_packed_slot(vr, dp_packed_add(vr, start, n))];
+            *d = *dp_packed_desc(vr, dp_packed_add(vr, start, n));
+            vr->rings->run_descs++;
+            n++;
+        } while (le16_to_cpu(d->flags) & VRING_DESC_F_NEXT);
+        if (!vr->p_nfree) {
+            dp_vring_error(vr, "descriptor %u: more than %u buffers "
+                           "outstanding", dp_packed_slot(vr, start), num);
+            return false;
+        }
+        h = vr->p_free[--vr->p_nfree];
+        vr->p_chain[h] = (DpPackedChain) {
+            .pos = start, .ndescs = n, .id = le16_to_cpu(d->id),
+        };
+        vr->p_order[vr->p_found % num] = h;
+        vr->p_found++;
+        vr->p_avail = dp_packed_add(vr, start, n);
+    }
+    *avail_idx = vr->p_found;
+    return true;
+}
+
+/* A packed descriptor as a split one, for dp_walk_buffer() */
+static inline struct vring_desc dp_packed_as_split(
+    const struct vring_packed_desc *pd)
+{
+    return (struct vring_desc) {
+        .addr = pd->addr, .len = pd->len, .flags = pd->flags,
+    };
+}
+
+/* The chain continues in the packed indirect table @d points to */
+static DpWalk dp_packed_walk_indirect(DpWalkState *w,
+                                      const struct vring_packed_desc *d)
+{
+    DpVring *vr = w->vr;
+    uint64_t addr = le64_to_cpu(d->addr);
+    uint32_t len = le32_to_cpu(d->len);
+    const struct vring_packed_desc *table;
+
+    if (len == 0 || len % sizeof(*table) ||
+        len / sizeof(*table) > DP_MAX_INDIRECT) {
+        dp_vring_error(vr, "bad indirect table length %u (chain %u)", len,
+                       w->head);
+        return DP_WALK_BROKEN;
+    }
+    /* the same layout in size and alignment as a split one */
+    table = (const void *)dp_map_table(vr->rings, w->mt, addr, len);
+    if (!table) {
+        dp_vring_error(vr, "indirect table 0x%" PRIx64 "+%u is not %s "
+                       "(chain %u)", addr, len, dp_where(vr->rings),
+                       w->head);
+        return DP_WALK_BROKEN;
+    }
+    for (unsigned int i = 0; i < len / sizeof(*table); i++) {
+        struct vring_desc e = dp_packed_as_split(&table[i]);
+        DpWalk r;
+
+        vr->rings->run_descs++;
+        if (le16_to_cpu(e.flags) & VRING_DESC_F_INDIRECT) {
+            dp_vring_error(vr, "indirect descriptor inside an indirect "
+                           "table (chain %u)", w->head);
+            return DP_WALK_BROKEN;
+        }
+        r = dp_walk_buffer(w, i, &e);
+        if (r != DP_WALK_OK) {
+            return r;
+        }
+    }
+    return DP_WALK_OK;
+}
+
+/* Walk chain @c, from the copies made when it was found */
+static DpWalk dp_packed_walk(DpWalkState *w, const DpPackedChain *c)
+{
+    DpVring *vr = w->vr;
+
+    for (unsigned int k = 0; k < c->ndescs; k++) {
+        const struct vring_packed_desc *pd =
+            &vr->p_desc[dp_packed_slot(vr, dp_packed_add(vr, c->pos, k))];
+        struct vring_desc d = dp_packed_as_split(pd);
+        DpWalk r;
+
+        if (le16_to_cpu(d.flags) & VRING_DESC_F_INDIRECT) {
+            if (c->ndescs != 1) {
+                dp_vring_error(vr, "indirect descriptor chained (chain %u)",
+                               w->head);
+                return DP_WALK_BROKEN;
+            }
+            return dp_packed_walk_indirect(w, pd);
+        }
+        r = dp_walk_buffer(w, k, &d);
+        if (r != DP_WALK_OK) {
+            return r;
+        }
+    }
+    return DP_WALK_OK;
+}
+
+/* Put the used element of chain @head (a handle); see dp_vring_put() */
+void dp_packed_put(DpVring *vr, uint16_t head, uint32_t len)
+{
+    const DpPackedChain *c = &vr->p_chain[head];
+    unsigned int pos = vr->p_used;
+    struct vring_packed_desc *d = dp_packed_desc(vr, pos);
+    uint16_t flags = pos < vr->num ? (1 << VRING_PACKED_DESC_F_AVAIL) |
+                                     (1 << VRING_PACKED_DESC_F_USED) : 0;
+
+    if (vr->index == DP_RX) {
+        flags |= VRING_DESC_F_WRITE;
+    }
+    d->id = cpu_to_le16(c->id);
+    d->len = cpu_to_le32(len);
+    /* the guest reads id and length once it sees the flags */
+    smp_wmb();
+    qatomic_set(&d->flags, cpu_to_le16(flags));
+    vr->p_used = dp_packed_add(vr, pos, c->ndescs);
+    vr->p_free[vr->p_nfree++] = head;
+    vr->used_idx++;
+}
+
+/* dp_vring_flush() of a packed vring: the used elements are visible */
+static void dp_packed_flush(DpVring *vr, const DpMemTable *mt)
+{
+    DpRings *rg = vr->rings;
+    unsigned int num = vr->num, new = vr->p_used, old = vr->p_signalled;
+    const size_t dsz = sizeof(struct vring_packed_desc);
+    uint16_t flags;
+    bool notify;
+
+    if (qatomic_read(&rg->log_all)) {
+        unsigned int first = dp_packed_slot(vr, vr->p_flushed);
+        unsigned int n = dp_packed_dist(vr, vr->p_flushed, new);
+
+        n = MIN(n, num);
+        if (first + n <= num) {
+            dp_part_mark_dirty(vr, DP_RING_DESC, mt, first * dsz, n * dsz);
+        } else {
+            dp_part_mark_dirty(vr, DP_RING_DESC, mt, first * dsz,
+                               (num - first) * dsz);
+            dp_part_mark_dirty(vr, DP_RING_DESC, mt, 0,
+                               (first + n - num) * dsz);
+        }
+    }
+    vr->p_flushed = new;
+
+    /* the elements must be visible before we read the guest's event */
+    smp_mb();
+    flags = le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(
+        vr, offsetof(struct vring_packed_desc_event, flags))));
+    if (rg->event_idx && flags == VRING_PACKED_EVENT_FLAG_DESC) {
+        uint16_t off_wrap = le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(
+            vr, offsetof(struct vring_packed_desc_event, off_wrap))));
+        unsigned int event = (off_wrap & 0x7fff) % num +
+                             (off_wrap >> VRING_PACKED_EVENT_F_WRAP_CTR ?
+                              0 : num);
+
+        /* was the element at @event among those put since @old? */
+        notify = !vr->signalled_used_valid ||
+                 dp_packed_dist(vr, event, new) - 1 <
+                 dp_packed_dist(vr, old, new);
+    } else {
+        notify = flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+    }
+    vr->p_signalled = new;
+    vr->signalled_used_valid = true;
+    if (notify) {
+        dp_vring_signal(vr);
+    }
+}
+
+/* dp_vring_notify_on() of a packed vring */
+static bool dp_packed_notify_on(DpVring *vr, uint16_t seen)
+{
+    if (!vr->polling) {
+        /* the next position the device looks at for a chain */
+        if (vr->rings->event_idx) {
+            dp_used_set16(vr, offsetof(struct vring_packed_desc_event,
+                                       off_wrap),
+                          dp_packed_wrap_bits(vr, vr->p_avail));
+        }
+        dp_used_set16(vr, offsetof(struct vring_packed_desc_event, flags),
+                      vr->rings->event_idx ? VRING_PACKED_EVENT_FLAG_DESC
+                                           : VRING_PACKED_EVENT_FLAG_ENABLE);
+        /* the guest's next descriptor write must see the event */
+        smp_mb();
+    }
+    return !vr->broken && (seen != vr->p_found ||
+                           dp_packed_is_avail(vr, vr->p_avail));
+}
+
+/*
+ * The vring base, as vhost's set and get_vring_base give and take it: a
+ * split vring's last avail index; of a packed vring, the next position
+ * the device looks at for a chain and that of its next used element,
+ * each with its wrap counter in bit 15 (avail in the low 16 bits), as
+ * virtio.c keeps them.
+ */
+void dp_vring_set_base(DpVring *vr, uint32_t base)
+{
+    vr->base = base;
+    vr->last_avail = base;
+}
+
+uint32_t dp_vring_get_base(DpVring *vr)
+{
+    return vr->rings->packed ? vr->base : vr->last_avail;
+}
+
+/* Position @bits (a slot with the wrap counter in bit 15) if valid */
+static bool dp_packed_pos(const DpVring *vr, uint16_t bits,
+                          unsigned int *pos)
+{
+    unsigned int slot = bits & 0x7fff;
+
+    *pos = slot + (bits >> 15 ? 0 : vr->num);
+    return slot < vr->num;
+}
+
+static void dp_packed_free(DpVring *vr)
+{
+    g_clear_pointer(&vr->p_chain, g_free);
+    g_clear_pointer(&vr->p_order, g_free);
+    g_clear_pointer(&vr->p_free, g_free);
+    g_clear_pointer(&vr->p_desc, g_free);
+}
+
+/*
+ * @vr starts, mapped (dp_vring_map()): take up where the vring base
+ * says.  False if a packed vring's base is beyond its size; it is
+ * stopped then.
+ */
+bool dp_vring_begin(DpVring *vr)
+{
+    unsigned int num = vr->num;
+
+    vr->signalled_used_valid = false;
+    vr->broken = false;
+    vr->polling = false;
+    vr->remap = false;
+    if (!vr->rings->packed) {
+        vr->used_idx = le16_to_cpu(*(uint16_t *)DP_USED_AT(vr, 2));
+        return true;
+    }
+    vr->last_avail = vr->used_idx = vr->p_found = 0;
+    if (!dp_packed_pos(vr, vr->base, &vr->p_avail) ||
+        !dp_packed_pos(vr, vr->base >> 16, &vr->p_used)) {
+        vr->p_avail = vr->p_used = 0;
+        dp_vring_error(vr, "packed vring base 0x%x is beyond the ring "
+                       "size %u", vr->base, num);
+    }
+    vr->p_flushed = vr->p_signalled = vr->p_used;
+    dp_packed_free(vr);
+    vr->p_chain = g_new(DpPackedChain, num);
+    vr->p_order = g_new(uint16_t, num);
+    vr->p_free = g_new(uint16_t, num);
+    vr->p_desc = g_new(struct vring_packed_desc, num);
+    for (unsigned int i = 0; i < num; i++) {
+        vr->p_free[i] = num - 1 - i;
+    }
+    vr->p_nfree = num;
+    return !vr->broken;
+}
+
+/*
+ * @vr stops, every chain it took put: keep where it is in the vring
+ * base.  Chains found and not taken are found again in the next start.
+ */
+void dp_vring_end(DpVring *vr)
+{
+    unsigned int pos;
+
+    if (!vr->p_chain) {
+        return;
+    }
+    pos = vr->last_avail != vr->p_found ?
+          vr->p_chain[vr->p_order[vr->last_avail % vr->num]].pos :
+          vr->p_avail;
+    vr->base = dp_packed_wrap_bits(vr, pos) |
+               (uint32_t)dp_packed_wrap_bits(vr, vr->p_used) << 16;
+    dp_packed_free(vr);
+}
+
+
 static void dp_ring_pages_free(DpRingPages *p)
 {
     for (unsigned int i = 0; i < p->n; i++) {
@@ -620,6 +1033,19 @@ static void dp_ring_pages_put(DpRingPages *p)
     if (p) {
         call_rcu(p, dp_ring_pages_free, rcu);
     }
+}
+
+/* The guest address of @hva, QEMU's mapping of some region of @mt */
+static uint64_t dp_hva_to_gpa(const DpMemTable *mt, uintptr_t hva)
+{
+    for (unsigned int i = 0; i < mt->n; i++) {
+        uint64_t off = hva - (uintptr_t)mt->r[i].hva;
+
+        if (off < mt->r[i].size) {
+            return mt->r[i].gpa + off;
+        }
+    }
+    return 0;
 }
 
 /* Is [@hva, @hva + @len) QEMU's mapping of one region of the table? */
@@ -720,6 +1146,11 @@ void dp_vring_unmap(DpVring *vr)
 /* The bytes of ring part @part of @vr (with the event index fields) */
 static uint64_t dp_ring_part_len(const DpVring *vr, unsigned int part)
 {
+    if (vr->rings->packed) {
+        return part == DP_RING_DESC ?
+               vr->num * sizeof(struct vring_packed_desc) :
+               sizeof(struct vring_packed_desc_event);
+    }
     switch (part) {
     case DP_RING_DESC:
         return vr->num * sizeof(struct vring_desc);
@@ -747,11 +1178,13 @@ bool dp_vring_map(DpVring *vr)
     RCU_READ_LOCK_GUARD();
     mt = qatomic_rcu_read(&rg->mem);
     for (i = 0; mt && i < DP_RING_PARTS; i++) {
-        if (vr->addr[i] % dp_ring_align[i]) {
+        if (vr->addr[i] % (rg->packed ? dp_packed_align : dp_ring_align)[i]) {
             break;
         }
+        /* the device writes used elements into a packed descriptor ring */
         hva[i] = dp_map_ring(rg, mt, vr->addr[i], dp_ring_part_len(vr, i),
-                             i == DP_RING_USED, &pages[i]);
+                             i == DP_RING_USED ||
+                             (rg->packed && i == DP_RING_DESC), &pages[i]);
         if (!hva[i]) {
             break;
         }
@@ -770,10 +1203,15 @@ bool dp_vring_map(DpVring *vr)
         vr->pages[i] = pages[i];
         vr->scatter[i] = pages[i] && !dp_ring_pages_contiguous(pages[i]) ?
                          pages[i] : NULL;
+        /* what migration marks dirty: the parts the device writes */
+        if (pages[i]) {
+            vr->gpa[i] = pages[i]->page[0].gpa + pages[i]->first_off;
+        } else if (i == DP_RING_USED) {
+            vr->gpa[i] = vr->used_log_addr;
+        } else {
+            vr->gpa[i] = dp_hva_to_gpa(mt, (uintptr_t)hva[i]);
+        }
     }
-    vr->used_gpa = pages[DP_RING_USED] ?
-                   pages[DP_RING_USED]->page[0].gpa +
-                   pages[DP_RING_USED]->first_off : vr->used_log_addr;
     return true;
 }
 

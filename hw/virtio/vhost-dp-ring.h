@@ -1,23 +1,30 @@
 /*
- * vhost dataplane: the split-ring core
+ * vhost dataplane: the ring core (split and packed virtqueues)
  *
  * Copyright (c) 2026 The vhost-dp authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * What the engine needs to work a split virtqueue in guest memory: the
- * memory table, vIOMMU translation, ring mapping, the descriptor walk,
- * used-ring writes, notifications and dirty marking.  Nothing here needs
+ * What the engine needs to work a virtqueue in guest memory: the memory
+ * table, vIOMMU translation, ring mapping, the descriptor walk, used
+ * elements, notifications and dirty marking.  Nothing here needs
  * a running QEMU: the few calls into the rest of it (dirty marking,
  * MemoryRegion references, IOMMU translation, reports) are named at the
  * end, so that tests/unit and the fuzzer can drive the core over a fake
  * memory table.
  *
- * Vocabulary: "vring" is a split virtqueue in guest memory; index 0 of a
+ * Vocabulary: "vring" is a virtqueue in guest memory; index 0 of a
  * queue pair is the RX vring (the device writes guest buffers), index 1
  * the TX vring (the device reads them).  "avail" and "used" are the
- * rings' halves; last_avail is the next avail entry the device will take,
- * used_idx the device's shadow of used->idx.
+ * split rings' halves; last_avail is the next avail entry the device will
+ * take, used_idx the device's shadow of used->idx.
+ *
+ * A packed vring (VIRTIO_F_RING_PACKED) is worked through the same
+ * interface: dp_vring_avail() finds the chains the guest made available
+ * and gives each a handle below num, which the engine uses as the head of
+ * a split ring; the count of chains found plays the avail index, and
+ * last_avail and used_idx count chains taken and put.  The engine does
+ * not know which kind it works.
  *
  * Ownership: fields marked [io] belong to the thread that runs the queue
  * pair while it is started; the BQL side touches them only while it is
@@ -109,6 +116,18 @@ typedef struct DpIotlb {
     IOMMUAccessFlags perm;          /* the access that was checked */
 } DpIotlb;
 
+/*
+ * A chain of a packed vring, from when it is found until it is put.
+ * Positions in a packed vring are counted in [0, 2 * num): the slot is
+ * pos % num, and the wrap counter is 1 in the first lap (pos < num) and 0
+ * in the second, so that distances are differences modulo 2 * num.
+ */
+typedef struct DpPackedChain {
+    uint16_t pos;                   /* of its first descriptor */
+    uint16_t ndescs;                /* descriptors in the ring */
+    uint16_t id;                    /* buffer id, of its last descriptor */
+} DpPackedChain;
+
 /* What the two vrings of a queue pair share */
 typedef struct DpVring DpVring;
 
@@ -119,6 +138,7 @@ typedef struct DpRings {
 
     /* set under the BQL while stopped */
     bool event_idx;
+    bool packed;                    /* VIRTIO_F_RING_PACKED */
     AddressSpace *iommu_as;         /* with a vIOMMU: what IOVAs go to */
 
     bool log_all;                   /* [atomic] */
@@ -151,15 +171,17 @@ struct DpVring {
     uint64_t addr[DP_RING_PARTS];   /* as vhost gives them: HVAs, or */
                                     /* IOVAs with a vIOMMU */
     uint64_t used_log_addr;
+    uint32_t base;                  /* vhost's vring base, see */
+                                    /* dp_vring_begin() */
     int kick_fd;
     int call_fd;                    /* [atomic]: swapped by masking */
 
     /* resolved at start; [io] while started with a vIOMMU */
     bool ready;                     /* set up: the engine serves it */
-    struct vring_desc *desc;
-    struct vring_avail *avail;
-    struct vring_used *used;
-    uint64_t used_gpa;
+    struct vring_desc *desc;        /* packed: the descriptor ring */
+    struct vring_avail *avail;      /* packed: the driver event area */
+    struct vring_used *used;        /* packed: the device event area */
+    uint64_t gpa[DP_RING_PARTS];    /* where each part starts */
     /* with a vIOMMU: every part's pages; scatter[] if not contiguous */
     DpRingPages *pages[DP_RING_PARTS];
     DpRingPages *scatter[DP_RING_PARTS];
@@ -173,6 +195,19 @@ struct DpVring {
     bool signalled_used_valid;
     bool polling;                   /* the owner polls: no kicks */
     bool broken;
+
+    /* [io] packed vrings only, see DpPackedChain */
+    unsigned int p_avail;           /* where the next chain starts */
+    unsigned int p_used;            /* where the next used element goes */
+    unsigned int p_flushed;         /* p_used at the last flush */
+    unsigned int p_signalled;       /* p_used at the last interrupt */
+    uint16_t p_found;               /* chains found: the "avail index" */
+    unsigned int p_nfree;
+    DpPackedChain *p_chain;         /* by handle */
+    uint16_t *p_order;              /* handles, by p_found % num */
+    uint16_t *p_free;               /* free handles, p_nfree of them */
+    /* the descriptors of chains found and not yet taken, by slot */
+    struct vring_packed_desc *p_desc;
 };
 
 /* What dp_vring_walk() found */
@@ -273,8 +308,17 @@ static inline void *dp_ring_at(DpVring *vr, unsigned int part, void *base,
 #define DP_AVAIL_AT(vr, off) dp_ring_at(vr, DP_RING_AVAIL, (vr)->avail, off)
 #define DP_USED_AT(vr, off)  dp_ring_at(vr, DP_RING_USED, (vr)->used, off)
 
+uint16_t dp_packed_avail_idx(DpVring *vr);
+
+/*
+ * The avail index: of a packed vring, the chains found, plus one if
+ * another chain is there (enough to tell whether there is work).
+ */
 static inline uint16_t dp_avail_idx(DpVring *vr)
 {
+    if (vr->rings->packed) {
+        return dp_packed_avail_idx(vr);
+    }
     return le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 2)));
 }
 
@@ -292,12 +336,19 @@ DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt, uint16_t head,
                      bool write, struct iovec *iov, uint64_t *gpas,
                      unsigned int *cnt, unsigned int max, uint64_t *len);
 
+void dp_packed_put(DpVring *vr, uint16_t head, uint32_t len);
+
 /* Put one used element; published by dp_vring_flush() */
 static inline void dp_vring_put(DpVring *vr, uint16_t head, uint32_t len)
 {
-    size_t off = offsetof(struct vring_used, ring) +
-                 (vr->used_idx % vr->num) * sizeof(struct vring_used_elem);
+    size_t off;
 
+    if (vr->rings->packed) {
+        dp_packed_put(vr, head, len);
+        return;
+    }
+    off = offsetof(struct vring_used, ring) +
+          (vr->used_idx % vr->num) * sizeof(struct vring_used_elem);
     *(uint32_t *)DP_USED_AT(vr, off) = cpu_to_le32(head);
     *(uint32_t *)DP_USED_AT(vr, off + 4) = cpu_to_le32(len);
     vr->used_idx++;
@@ -307,6 +358,10 @@ void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt);
 
 bool dp_vring_map(DpVring *vr);
 void dp_vring_unmap(DpVring *vr);
+void dp_vring_set_base(DpVring *vr, uint32_t base);
+uint32_t dp_vring_get_base(DpVring *vr);
+bool dp_vring_begin(DpVring *vr);
+void dp_vring_end(DpVring *vr);
 bool dp_vring_invalidated(DpVring *vr, uint64_t first, uint64_t last);
 
 #endif

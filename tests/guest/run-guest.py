@@ -26,6 +26,9 @@
 #                           no page the dataplane wrote was lost, and the
 #                           guest stays reachable on the destination
 #
+# --packed: each with packed virtqueues (virtio-net-pci,packed=on), which
+# the guest checks it negotiated; the lines then say "<mode>-packed".
+#
 # Prints "PASS: <mode>: ..." / "FAIL: <mode>: ..." lines, a summary, and
 # exits non-zero on any failure, with the tail of the serial log.
 
@@ -97,13 +100,15 @@ def sh(cmd, check=True, **kw):
 
 
 class Guest:
-    def __init__(self, mode, demo, timeout):
+    def __init__(self, mode, demo, timeout, packed=False):
         self.mode = mode
+        self.packed = packed
+        self.name = mode + ("-packed" if packed else "")
         # the guest on vhost-dp-slirp; otherwise on a TAP in a namespace
         self.slirp = mode in ("slirp", "iommu", "iommu-ats")
         self.demo = demo
         self.timeout = timeout
-        self.work = os.path.join(BUILD, "guest-run", mode)
+        self.work = os.path.join(BUILD, "guest-run", self.name)
         shutil.rmtree(self.work, ignore_errors=True)
         os.makedirs(self.work)
         self.serial = []
@@ -243,6 +248,9 @@ class Guest:
             nic = ",iommu_platform=on,disable-legacy=on" + \
                   (",ats=on" if ats else "")
             append = " intel_iommu=on iommu.strict=1 vdp.iommu=1"
+        if self.packed:
+            nic += ",packed=on"
+            append += " vdp.packed=1"
         # KVM where it works (VDP_ACCEL=kvm); TCG by default
         return [QEMU] + machine + [
                 "-accel", self.accel, "-m", "256", "-nodefaults",
@@ -426,13 +434,13 @@ class Guest:
     def report(self):
         failed = 0
         for ok, text in self.results + self.host_results:
-            print(f"{'PASS' if ok else 'FAIL'}: {LABEL}{self.mode}: {text}")
+            print(f"{'PASS' if ok else 'FAIL'}: {LABEL}{self.name}: {text}")
             failed += not ok
         if not self.results and not failed:
-            print(f"FAIL: {LABEL}{self.mode}: the guest reported nothing")
+            print(f"FAIL: {LABEL}{self.name}: the guest reported nothing")
             failed += 1
         if (self.demo or failed) and self.boot_time:
-            print(f"\n{self.mode}: guest run of {self.boot_time:.1f} s "
+            print(f"\n{self.name}: guest run of {self.boot_time:.1f} s "
                   f"({getattr(self, 'accel', '?')})")
             for st in self.stats or []:
                 for q in st["queues"]:
@@ -444,7 +452,7 @@ class Guest:
                           f"kicks {q['kicks']}, irqs {q['interrupts']}, "
                           f"ring errors {q['ring-errors']}")
         if failed and self.serial:
-            print(f"\n--- {self.mode}: serial log tail "
+            print(f"\n--- {self.name}: serial log tail "
                   f"({self.work}/serial.log) ---")
             for line in self.serial[-30:]:
                 print("  " + line)
@@ -460,13 +468,14 @@ def main():
     ap.add_argument("mode", choices=["slirp", "iommu", "iommu-ats", "tap",
                                      "qemu-tap", "migrate"])
     ap.add_argument("--demo", action="store_true")
+    ap.add_argument("--packed", action="store_true")
     ap.add_argument("--timeout", type=int, default=180)
     a = ap.parse_args()
-    g = Guest(a.mode, a.demo, a.timeout)
+    g = Guest(a.mode, a.demo, a.timeout, a.packed)
     try:
         g.run()
     except SkipTest as e:
-        print(f"SKIP: {LABEL}{a.mode}: {e}")
+        print(f"SKIP: {LABEL}{g.name}: {e}")
         g.cleanup()
         return 0
     except Exception as e:

@@ -594,7 +594,7 @@ static void test_iommu_ring(void)
     g_assert(fake->vr.scatter[DP_RING_DESC]);
     g_assert(!fake->vr.scatter[DP_RING_USED]);
     g_assert_cmpint(fake->refs, ==, 2 + 1 + 1);
-    g_assert_cmpuint(fake->vr.used_gpa, ==, USED_GPA);
+    g_assert_cmpuint(fake->vr.gpa[DP_RING_USED], ==, USED_GPA);
 
     /* descriptor 200 is on the second page: guest page 0x5000 */
     put_desc(0x5000, (0x800 + 200 * 16 - 0x1000) / 16, IOVA + 0x4000 + 16,
@@ -635,6 +635,489 @@ static void test_iommu_perm(void)
     fake_teardown();
 }
 
+/*
+ * Packed vrings, with a fake guest driver: the same guest memory, the
+ * descriptor ring at DESC_GPA, the driver event area at AVAIL_GPA and the
+ * device event area at USED_GPA
+ */
+
+#define PACKED_BASE(avail, used)    ((avail) | (uint32_t)(used) << 16)
+#define WRAP1                       0x8000
+
+typedef struct PackedDriver {
+    unsigned int avail;         /* positions, counted as the device does */
+    unsigned int used;
+    uint16_t ndescs[NUM];       /* by buffer id */
+} PackedDriver;
+
+static PackedDriver pdrv;
+
+static unsigned int pos_of(uint16_t bits)
+{
+    return (bits & 0x7fff) + (bits & WRAP1 ? 0 : NUM);
+}
+
+static void packed_setup(uint32_t base)
+{
+    fake_setup();
+    dp_vring_unmap(&fake->vr);
+    fake->rg.packed = true;
+    g_assert(dp_vring_map(&fake->vr));
+    g_assert_cmpuint(fake->vr.gpa[DP_RING_DESC], ==, DESC_GPA);
+    dp_vring_set_base(&fake->vr, base);
+    pdrv = (PackedDriver) {
+        .avail = pos_of(base), .used = pos_of(base >> 16),
+    };
+    g_assert(dp_vring_begin(&fake->vr));
+}
+
+static void packed_teardown(void)
+{
+    dp_vring_end(&fake->vr);
+    g_assert(!fake->vr.p_chain);
+    fake_teardown();
+}
+
+static uint16_t avail_bits(unsigned int pos)
+{
+    return pos < NUM ? 1 << VRING_PACKED_DESC_F_AVAIL
+                     : 1 << VRING_PACKED_DESC_F_USED;
+}
+
+static void pdesc_write(uint64_t table, unsigned int i, uint64_t addr,
+                        uint32_t len, uint16_t id, uint16_t flags)
+{
+    struct vring_packed_desc d = {
+        .addr = cpu_to_le64(addr), .len = cpu_to_le32(len),
+        .id = cpu_to_le16(id), .flags = cpu_to_le16(flags),
+    };
+
+    memcpy(hva(table + i * sizeof(d)), &d, sizeof(d));
+}
+
+/*
+ * Make a chain of @n buffers of @len bytes available with buffer id @id,
+ * each with @flags; the first descriptor's flags go last, as a driver
+ * publishes a chain
+ */
+static void pchain(uint16_t id, unsigned int n, uint32_t len, uint16_t flags)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        unsigned int pos = (pdrv.avail + i) % (2 * NUM);
+
+        pdesc_write(DESC_GPA, pos % NUM, BUF_GPA + 256 * i, len, id,
+                    flags | avail_bits(pos) |
+                    (i < n - 1 ? VRING_DESC_F_NEXT : 0));
+    }
+    pdrv.avail = (pdrv.avail + n) % (2 * NUM);
+    pdrv.ndescs[id] = n;
+}
+
+/* The next used element the guest sees */
+static bool pused(uint16_t *id, uint32_t *len)
+{
+    struct vring_packed_desc *d =
+        (void *)hva(DESC_GPA + pdrv.used % NUM * sizeof(*d));
+    uint16_t flags = le16_to_cpu(d->flags);
+    bool wrap = pdrv.used < NUM;
+
+    if (!!(flags & 1 << VRING_PACKED_DESC_F_AVAIL) != wrap ||
+        !!(flags & 1 << VRING_PACKED_DESC_F_USED) != wrap) {
+        return false;
+    }
+    *id = le16_to_cpu(d->id);
+    *len = le32_to_cpu(d->len);
+    g_assert_cmpuint(*id, <, NUM);
+    pdrv.used = (pdrv.used + pdrv.ndescs[*id]) % (2 * NUM);
+    return true;
+}
+
+/* The device takes the next chain: its handle, or -1 */
+static int ptake(bool write, struct iovec *iov, unsigned int *cnt,
+                 uint64_t *len)
+{
+    uint16_t avail;
+    int h;
+
+    if (!dp_vring_avail(&fake->vr, &avail)) {
+        return -1;
+    }
+    h = dp_vring_peek(&fake->vr, avail);
+    if (h < 0) {
+        return -1;
+    }
+    g_assert_cmpint(h, <, NUM);
+    *cnt = 0;
+    g_assert_cmpint(dp_vring_walk(&fake->vr, fake->mt, h, write, iov, NULL,
+                                  cnt, 8, len), ==, DP_WALK_OK);
+    fake->vr.last_avail++;
+    return h;
+}
+
+/* Chains in, used elements out of order, each the guest's buffer id */
+static void test_packed_chain(void)
+{
+    struct iovec iov[8];
+    unsigned int cnt;
+    uint64_t len;
+    uint32_t ulen;
+    uint16_t id;
+    int h1, h2;
+
+    packed_setup(PACKED_BASE(WRAP1, WRAP1));
+    pchain(7, 2, 100, 0);
+    pchain(3, 1, 50, 0);
+    h1 = ptake(false, iov, &cnt, &len);
+    g_assert_cmpuint(cnt, ==, 2);
+    g_assert_cmpuint(len, ==, 200);
+    g_assert(iov[1].iov_base == hva(BUF_GPA + 256));
+    h2 = ptake(false, iov, &cnt, &len);
+    g_assert_cmpuint(len, ==, 50);
+    g_assert_cmpint(ptake(false, iov, &cnt, &len), ==, -1);
+    g_assert_cmpuint(fake->rg.run_descs, ==, 3);
+
+    dp_vring_put(&fake->vr, h2, 11);
+    dp_vring_put(&fake->vr, h1, 22);
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    g_assert(pused(&id, &ulen));
+    g_assert_cmpuint(id, ==, 3);
+    g_assert_cmpuint(ulen, ==, 11);
+    g_assert(pused(&id, &ulen));
+    g_assert_cmpuint(id, ==, 7);
+    g_assert_cmpuint(ulen, ==, 22);
+    /* the second element went where the first chain's second one was */
+    g_assert_cmpuint(pdrv.used, ==, 3);
+    g_assert(!pused(&id, &ulen));
+    g_assert_cmpuint(fake->reports, ==, 0);
+    packed_teardown();
+}
+
+/*
+ * Several laps of the ring, chains of 1 to 3 descriptors, while the
+ * first chain is held all along: the guest reuses its slot, and the
+ * device's used elements overwrite it, but the held chain's buffer id
+ * comes back right at the end
+ */
+static void test_packed_laps(void)
+{
+    struct iovec iov[8];
+    unsigned int cnt;
+    uint64_t len;
+    uint32_t ulen;
+    uint16_t id;
+    int held, h;
+
+    packed_setup(PACKED_BASE(WRAP1, WRAP1));
+    pchain(0, 1, 10, 0);
+    held = ptake(false, iov, &cnt, &len);
+    g_assert_cmpint(held, >=, 0);
+    for (unsigned int i = 1; i < 6 * NUM; i++) {
+        unsigned int n = 1 + i % 3;
+        uint16_t want = 1 + i % (NUM - 1);
+        uint16_t old = fake->vr.used_idx;
+
+        pchain(want, n, 20 + i, 0);
+        h = ptake(false, iov, &cnt, &len);
+        g_assert_cmpint(h, >=, 0);
+        g_assert_cmpint(h, !=, held);
+        g_assert_cmpuint(cnt, ==, n);
+        g_assert_cmpuint(len, ==, n * (20 + i));
+        dp_vring_put(&fake->vr, h, i);
+        dp_vring_flush(&fake->vr, old, fake->mt);
+        g_assert(pused(&id, &ulen));
+        g_assert_cmpuint(id, ==, want);
+        g_assert_cmpuint(ulen, ==, i);
+    }
+    dp_vring_put(&fake->vr, held, 1234);
+    dp_vring_flush(&fake->vr, fake->vr.used_idx - 1, fake->mt);
+    g_assert(pused(&id, &ulen));
+    g_assert_cmpuint(id, ==, 0);
+    g_assert_cmpuint(ulen, ==, 1234);
+    g_assert(!pused(&id, &ulen));
+    g_assert_cmpuint(fake->reports, ==, 0);
+    packed_teardown();
+}
+
+/* A packed indirect table, for the device to write (RX) */
+static void test_packed_indirect(void)
+{
+    struct iovec iov[8];
+    unsigned int cnt;
+    uint64_t len;
+    uint32_t ulen;
+    uint16_t id;
+    int h;
+
+    packed_setup(PACKED_BASE(WRAP1, WRAP1));
+    fake->vr.index = DP_RX;
+    for (int i = 0; i < 3; i++) {
+        pdesc_write(TABLE_GPA, i, BUF_GPA + 512 * i, 100 + i, 0,
+                    VRING_DESC_F_WRITE);
+    }
+    pdesc_write(DESC_GPA, 0, TABLE_GPA, 48, 5,
+                VRING_DESC_F_INDIRECT | avail_bits(0));
+    pdrv.avail = 1;
+    pdrv.ndescs[5] = 1;
+    h = ptake(true, iov, &cnt, &len);
+    g_assert_cmpuint(cnt, ==, 3);
+    g_assert_cmpuint(len, ==, 303);
+    g_assert(iov[2].iov_base == hva(BUF_GPA + 1024));
+    dp_vring_put(&fake->vr, h, 303);
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    g_assert(pused(&id, &ulen));
+    g_assert_cmpuint(id, ==, 5);
+    g_assert(le16_to_cpu(*(uint16_t *)hva(DESC_GPA + 14)) &
+             VRING_DESC_F_WRITE);
+    g_assert_cmpuint(fake->reports, ==, 0);
+    packed_teardown();
+}
+
+typedef enum {
+    PBAD_CHAINED_INDIRECT,
+    PBAD_NESTED,
+    PBAD_INDIRECT_LEN,
+    PBAD_DIRECTION,
+    PBAD_ENDLESS,
+    PBAD_OUTSTANDING,
+    PBAD_BASE,
+    PBAD_COUNT,
+} PackedBad;
+
+static const char *const packed_bad[PBAD_COUNT] = {
+    [PBAD_CHAINED_INDIRECT] = "chained-indirect",
+    [PBAD_NESTED] = "nested-indirect",
+    [PBAD_INDIRECT_LEN] = "indirect-len",
+    [PBAD_DIRECTION] = "direction",
+    [PBAD_ENDLESS] = "endless",
+    [PBAD_OUTSTANDING] = "outstanding",
+    [PBAD_BASE] = "base",
+};
+
+/* Each malformed packed vring stops with one report, and no spin */
+static void test_packed_bad(const void *opaque)
+{
+    PackedBad bad = GPOINTER_TO_INT(opaque);
+    struct iovec iov[2 * NUM];
+    unsigned int cnt = 0;
+    uint16_t avail;
+    uint64_t len;
+    int h;
+
+    packed_setup(PACKED_BASE(WRAP1, WRAP1));
+    switch (bad) {
+    case PBAD_CHAINED_INDIRECT:
+        pdesc_write(DESC_GPA, 1, BUF_GPA, 8, 0, avail_bits(1));
+        pdesc_write(DESC_GPA, 0, TABLE_GPA, 16, 0, VRING_DESC_F_INDIRECT |
+                    VRING_DESC_F_NEXT | avail_bits(0));
+        break;
+    case PBAD_NESTED:
+        pdesc_write(TABLE_GPA, 0, TABLE_GPA, 16, 0, VRING_DESC_F_INDIRECT);
+        pdesc_write(DESC_GPA, 0, TABLE_GPA, 16, 0, VRING_DESC_F_INDIRECT |
+                    avail_bits(0));
+        break;
+    case PBAD_INDIRECT_LEN:
+        pdesc_write(DESC_GPA, 0, TABLE_GPA, 24, 0, VRING_DESC_F_INDIRECT |
+                    avail_bits(0));
+        break;
+    case PBAD_DIRECTION:
+        pchain(0, 1, 8, VRING_DESC_F_WRITE);
+        break;
+    case PBAD_ENDLESS:
+        /* every descriptor chained on, into the next lap */
+        for (unsigned int pos = 2 * NUM - 1; pos < 2 * NUM; pos--) {
+            pdesc_write(DESC_GPA, pos % NUM, BUF_GPA, 8, 0,
+                        VRING_DESC_F_NEXT | avail_bits(pos));
+            if (pos == NUM) {
+                break;
+            }
+        }
+        for (int i = NUM - 1; i >= 0; i--) {
+            pdesc_write(DESC_GPA, i, BUF_GPA, 8, 0,
+                        VRING_DESC_F_NEXT | avail_bits(i));
+        }
+        break;
+    case PBAD_OUTSTANDING:
+        /* a ring's worth taken and not put, and one more made available */
+        for (unsigned int i = 0; i < NUM; i++) {
+            pchain(i, 1, 8, 0);
+            g_assert_cmpint(ptake(false, iov, &cnt, &len), >=, 0);
+        }
+        pchain(0, 1, 8, 0);
+        break;
+    case PBAD_BASE:
+        dp_vring_end(&fake->vr);
+        dp_vring_set_base(&fake->vr, PACKED_BASE(NUM, WRAP1));
+        g_assert(!dp_vring_begin(&fake->vr));
+        break;
+    default:
+        g_assert_not_reached();
+    }
+    if (dp_vring_live(&fake->vr) && dp_vring_avail(&fake->vr, &avail)) {
+        h = dp_vring_peek(&fake->vr, avail);
+        g_assert_cmpint(h, >=, 0);
+        g_assert_cmpint(dp_vring_walk(&fake->vr, fake->mt, h, false, iov,
+                                      NULL, &cnt, ARRAY_SIZE(iov), &len),
+                        ==, DP_WALK_BROKEN);
+    }
+    g_assert(fake->vr.broken);
+    g_assert_cmpuint(fake->reports, ==, 1);
+    g_assert_cmpuint(fake->rg.run_descs, <=, 2 * NUM + DP_MAX_INDIRECT);
+    g_assert(!dp_vring_has_work(&fake->vr));
+    packed_teardown();
+}
+
+/*
+ * The vring base: where a stopped vring takes up again, in both laps,
+ * across the end of the ring; chains found and not taken are found again
+ */
+static void test_packed_base(void)
+{
+    struct iovec iov[8];
+    unsigned int cnt;
+    uint64_t len;
+    uint32_t ulen;
+    uint16_t id, avail;
+    int h;
+
+    packed_setup(PACKED_BASE(5, 5));
+    g_assert_cmpuint(fake->vr.p_avail, ==, NUM + 5);
+    for (int i = 0; i < 3; i++) {
+        pchain(i, 1, 10 + i, 0);
+    }
+    h = ptake(false, iov, &cnt, &len);
+    g_assert_cmpuint(len, ==, 10);
+    dp_vring_put(&fake->vr, h, 1);
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    g_assert(dp_vring_avail(&fake->vr, &avail));
+    g_assert_cmpuint(avail, ==, 3);
+    dp_vring_end(&fake->vr);
+    g_assert_cmphex(dp_vring_get_base(&fake->vr), ==, PACKED_BASE(6, 6));
+
+    dp_vring_set_base(&fake->vr, PACKED_BASE(6, 6));
+    g_assert(dp_vring_begin(&fake->vr));
+    h = ptake(false, iov, &cnt, &len);
+    g_assert_cmpuint(len, ==, 11);
+    g_assert(pused(&id, &ulen));
+    g_assert_cmpuint(id, ==, 0);
+    dp_vring_end(&fake->vr);
+
+    /* the last slot of the second lap, a chain into the first */
+    dp_vring_set_base(&fake->vr, PACKED_BASE(NUM - 1, NUM - 1));
+    pdrv.avail = pdrv.used = 2 * NUM - 1;
+    g_assert(dp_vring_begin(&fake->vr));
+    pchain(4, 2, 30, 0);
+    h = ptake(false, iov, &cnt, &len);
+    g_assert_cmpuint(cnt, ==, 2);
+    dp_vring_put(&fake->vr, h, 60);
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    g_assert(pused(&id, &ulen));
+    g_assert_cmpuint(id, ==, 4);
+    g_assert_cmpuint(ulen, ==, 60);
+    g_assert_cmpuint(pdrv.used, ==, 1);
+    dp_vring_end(&fake->vr);
+    g_assert_cmphex(dp_vring_get_base(&fake->vr), ==,
+                    PACKED_BASE(WRAP1 | 1, WRAP1 | 1));
+    g_assert(dp_vring_begin(&fake->vr));
+    g_assert_cmpuint(fake->reports, ==, 0);
+    packed_teardown();
+}
+
+/* Event suppression, both ways */
+static void test_packed_event(void)
+{
+    uint16_t *dev_flags, *dev_off, *drv_flags, *drv_off;
+    int fd = eventfd(0, EFD_NONBLOCK);
+    uint16_t avail, old;
+    uint64_t n;
+
+    packed_setup(PACKED_BASE(WRAP1, WRAP1));
+    dev_off = (uint16_t *)hva(USED_GPA);
+    dev_flags = (uint16_t *)hva(USED_GPA + 2);
+    drv_off = (uint16_t *)hva(AVAIL_GPA);
+    drv_flags = (uint16_t *)hva(AVAIL_GPA + 2);
+    fake->vr.call_fd = fd;
+
+    /* kicks: off, on, and on at the next position with the event index */
+    dp_vring_notify_off(&fake->vr);
+    g_assert_cmpuint(le16_to_cpu(*dev_flags), ==,
+                     VRING_PACKED_EVENT_FLAG_DISABLE);
+    g_assert(!dp_vring_notify_on(&fake->vr, 0));
+    g_assert_cmpuint(le16_to_cpu(*dev_flags), ==,
+                     VRING_PACKED_EVENT_FLAG_ENABLE);
+    pchain(0, 3, 8, 0);
+    g_assert(dp_vring_notify_on(&fake->vr, 0));
+    g_assert(dp_vring_avail(&fake->vr, &avail));
+    g_assert_cmpuint(avail, ==, 1);
+    fake->rg.event_idx = true;
+    g_assert(!dp_vring_notify_on(&fake->vr, 1));
+    g_assert_cmpuint(le16_to_cpu(*dev_flags), ==,
+                     VRING_PACKED_EVENT_FLAG_DESC);
+    g_assert_cmphex(le16_to_cpu(*dev_off), ==, WRAP1 | 3);
+
+    /* interrupts: the guest's flags, then its event position */
+    *drv_flags = cpu_to_le16(VRING_PACKED_EVENT_FLAG_DISABLE);
+    for (unsigned int i = 1; i < 4; i++) {
+        pdrv.ndescs[i] = 1;
+    }
+    fake->vr.p_chain[0] = (DpPackedChain) { .pos = 0, .ndescs = 1 };
+    old = fake->vr.used_idx;
+    fake->vr.p_nfree--;
+    dp_vring_put(&fake->vr, 0, 1);
+    dp_vring_flush(&fake->vr, old, fake->mt);
+    g_assert_cmpint(read(fd, &n, sizeof(n)), <, 0);
+    *drv_flags = cpu_to_le16(VRING_PACKED_EVENT_FLAG_ENABLE);
+    for (int round = 0; round < 3; round++) {
+        /* positions 1 and 2, 3 and 4, 5 and 6 */
+        static const uint16_t event[] = { 2, 7, 5 };
+        static const bool fires[] = { true, false, true };
+
+        *drv_flags = cpu_to_le16(VRING_PACKED_EVENT_FLAG_DESC);
+        *drv_off = cpu_to_le16(WRAP1 | event[round]);
+        old = fake->vr.used_idx;
+        for (int k = 0; k < 2; k++) {
+            fake->vr.p_nfree--;
+            dp_vring_put(&fake->vr, 0, 1);
+        }
+        dp_vring_flush(&fake->vr, old, fake->mt);
+        g_assert_cmpint(read(fd, &n, sizeof(n)) == sizeof(n), ==,
+                        fires[round]);
+    }
+    close(fd);
+    packed_teardown();
+}
+
+/* Used elements are marked dirty in the descriptor ring, and only there */
+static void test_packed_dirty(void)
+{
+    struct iovec iov[8];
+    unsigned int cnt;
+    uint64_t len, covered = 0;
+    int h[3];
+
+    packed_setup(PACKED_BASE(WRAP1 | (NUM - 1), WRAP1 | (NUM - 1)));
+    fake->rg.log_all = true;
+    for (int i = 0; i < 3; i++) {
+        pchain(i, 1, 8, 0);
+        h[i] = ptake(false, iov, &cnt, &len);
+    }
+    for (int i = 0; i < 3; i++) {
+        dp_vring_put(&fake->vr, h[i], 1);
+    }
+    dp_vring_flush(&fake->vr, 0, fake->mt);
+    for (unsigned int i = 0; i < fake->dirty->len; i++) {
+        FakeDirty *d = &g_array_index(fake->dirty, FakeDirty, i);
+
+        g_assert_cmpuint(d->off, >=, DESC_GPA);
+        g_assert_cmpuint(d->off + d->len, <=,
+                         DESC_GPA + NUM * sizeof(struct vring_packed_desc));
+        covered += d->len;
+    }
+    /* slots 15, 0 and 1 */
+    g_assert_cmpuint(covered, ==, 3 * sizeof(struct vring_packed_desc));
+    g_assert_cmpuint(fake->dirty->len, ==, 2);
+    packed_teardown();
+}
+
 int main(int argc, char **argv)
 {
     static const char *const bad[] = {
@@ -664,5 +1147,17 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-dp-ring/map-refused", test_map_refused);
     g_test_add_func("/vhost-dp-ring/iommu/ring", test_iommu_ring);
     g_test_add_func("/vhost-dp-ring/iommu/perm", test_iommu_perm);
+    g_test_add_func("/vhost-dp-ring/packed/chain", test_packed_chain);
+    g_test_add_func("/vhost-dp-ring/packed/laps", test_packed_laps);
+    g_test_add_func("/vhost-dp-ring/packed/indirect", test_packed_indirect);
+    for (size_t i = 0; i < PBAD_COUNT; i++) {
+        g_autofree char *path =
+            g_strdup_printf("/vhost-dp-ring/packed/bad/%s", packed_bad[i]);
+
+        g_test_add_data_func(path, GINT_TO_POINTER(i), test_packed_bad);
+    }
+    g_test_add_func("/vhost-dp-ring/packed/base", test_packed_base);
+    g_test_add_func("/vhost-dp-ring/packed/event", test_packed_event);
+    g_test_add_func("/vhost-dp-ring/packed/dirty", test_packed_dirty);
     return g_test_run();
 }
