@@ -388,10 +388,18 @@ class LibvirtGuest(rg.Guest):
 
 def main():
     if os.geteuid() == 0 and not os.environ.get("VDP_LIBVIRT_NS"):
-        # our own mount namespace, for the private libvirt directories
+        # Our own mount namespace, for the private libvirt directories.
+        # In a chroot whose root is not a mount point, unshare cannot
+        # make / private: the mounts then keep their propagation, which
+        # is private unless systemd (or "ip netns") shared them.
         os.environ["VDP_LIBVIRT_NS"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation",
-                              "private", sys.executable] + sys.argv)
+        prop = "private"
+        if subprocess.run(["unshare", "--mount", "--propagation", prop,
+                           "true"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode:
+            prop = "unchanged"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", prop,
+                              sys.executable] + sys.argv)
     demo = "--demo" in sys.argv
     g = LibvirtGuest(demo, 240)
     try:
