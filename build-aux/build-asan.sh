@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Build the sanitizer QEMU that make check runs the series' qtests and
-# its split-ring unit test on again: the assembled tree (build/qemu-src,
+# its ring-core unit test on again: the assembled tree (build/qemu-src,
 # see assemble.sh) configured like build/qemu-build plus --enable-asan
 # --enable-ubsan, with UBSan aborting on its first report
 # (-fno-sanitize-recover=undefined, as QEMU's own clang-system CI job

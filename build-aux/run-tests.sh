@@ -60,7 +60,7 @@ run_meson_test() {
     skipped=$((skipped + s))
 }
 
-# The qtests and the split-ring unit test again on the sanitizer build.
+# The qtests and the ring-core unit test again on the sanitizer build.
 # QEMU inherits the test's stderr, so every report, of QEMU or of the
 # test binary, is in meson test's output, where it is counted: each
 # report (each sanitizer's SUMMARY line, or a sanitizer's own fatal

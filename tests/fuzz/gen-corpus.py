@@ -57,9 +57,12 @@ def cfg_byte(event_idx=False, log=False, iommu=False, passthrough=False,
 
 
 def header(regions=((16, 0),), mode=0, reverse=False, share=False, base=1,
-           rx=None, tx=None, **cfg):
-    """regions: (pages, odd) each; odd 0 or 1-8 (the size is cut short)"""
-    lay = (len(regions) - 1) + 3 * mode + 9 * reverse + 18 * share
+           rx=None, tx=None, packed=False, **cfg):
+    """regions: (pages, odd) each; odd 0 or 1-8 (the size is cut short);
+    packed: packed vrings (their last_avail is the vring base, see
+    vring_config())"""
+    lay = (len(regions) - 1) + 3 * mode + 9 * reverse + 18 * share + \
+        216 * packed
     b = u8(lay) + u8(base)
     for pages, odd in regions:
         b += u8((pages - 1) | (((odd - 1) << 4 | 0x80) if odd else 0))
@@ -149,10 +152,10 @@ def inval(first, length):
     return u8(OP_INVAL) + u64(first) + u32(length)
 
 
-def restart(rx_, tx_, no_call_fd=False, **cfg):
-    """cfg_byte()'s bit 16 (mrg) means no call fd here"""
-    return u8(OP_RESTART) + u8(cfg_byte(**cfg) | (16 if no_call_fd else 0)) \
-        + rx_ + tx_
+def restart(rx_, tx_, no_call_fd=False, packed=False, **cfg):
+    """cfg_byte()'s bit 16 (mrg) means no call fd here, bit 32 packed"""
+    return u8(OP_RESTART) + u8(cfg_byte(**cfg) | (16 if no_call_fd else 0) |
+                               (32 if packed else 0)) + rx_ + tx_
 
 
 def translate(r, off, length, write=False, max_=32, raw_addr=None):
@@ -351,6 +354,44 @@ def scenarios():
         restart(vring(4, 0, 0), vring(4, 0, 0x2000)) + \
         notify(TX, True, 2, 7) + notify(RX, False) + flags(TX, 1, 0) + \
         traffic(1)
+    # packed vrings: a fresh ring's base is slot 0 with the wrap counter 1
+    fresh = 0x8000
+    prx = vring(4, 0, 0x0000, iova_base=1, last_avail=fresh)
+    ptx = vring(4, 0, 0x2000, iova_base=2, last_avail=fresh)
+    for (mname, m), ev, lg in itertools.product(
+            (("gpa", {}), ("viommu", {"iommu": True})), (0, 1), (0, 1)):
+        name = "packed-traffic-%s%s%s" % (mname, "-evidx" if ev else "",
+                                          "-log" if lg else "")
+        # five rounds of 8 descriptors each way: the 16-slot rings wrap
+        s[name] = header(((16, 0), (4, 0)), packed=True, rx=prx, tx=ptx,
+                         event_idx=bool(ev), log=bool(lg), mrg=True,
+                         hdr12=True, **m) + \
+            b"".join(traffic() for _ in range(5)) + \
+            notify(TX, True, 1) + notify(RX, True, 1)
+    s["packed-indirect"] = header(((16, 0),), packed=True, rx=prx,
+                                  tx=ptx) + \
+        indirect(TX, 0, 4, 0, 0x6000, 0, BUF, 128) + \
+        indirect(RX, 1, 8, 0, 0x6400, 0, BUF + 0x4000, 64) + \
+        tx() + rx(300) + \
+        indirect(TX, 2, 4, 0, 0x6000, 0, BUF, 128, loop=True) + tx() + \
+        indirect(RX, 3, 4, 0, 0x6400, 0, BUF, 64, next_flag=True) + rx(10)
+    s["packed-hostile"] = header(((16, 0),), packed=True, rx=prx, tx=ptx,
+                                 event_idx=True) + \
+        chain(TX, 0, 3, 0, BUF, 64, publish=False) + tx() + \
+        avail(TX, 0, 0) + tx() + avail(RX, 1, 20) + \
+        chain(RX, 1, 2, 0, BUF, 64) + rx(10) + \
+        b"".join(desc(TX, i, 0, BUF, 64, F_NEXT | 0x80, i)
+                 for i in range(16)) + tx()
+    s["packed-base"] = header(
+        ((16, 0),), packed=True,
+        rx=vring(3, 0, 0x0000, last_avail=0x8007),
+        tx=vring(3, 0, 0x2000, last_avail=0x0006)) + traffic(2) + \
+        restart(vring(3, 0, 0x0000, last_avail=0x4000),
+                vring(3, 0, 0x2000, last_avail=0x0005), packed=True) + \
+        traffic(2)
+    s["packed-renegotiate"] = header(((16, 0),)) + traffic(2) + \
+        restart(prx, ptx, packed=True, event_idx=True) + traffic(2) + \
+        restart(vring(4, 0, 0), vring(4, 0, 0x2000)) + traffic(1)
     s["big-ring"] = header(((16, 0),), rx=vring(10, 0, 0),
                            tx=vring(10, 0, 0x8000)) + \
         b"".join(chain(TX, i * 40, 40, 0, 0x6000, 16) for i in range(4)) + \

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the vhost-dp split-ring core
+ * libFuzzer target for the vhost-dp ring core
  *
  * Copyright (c) 2026 The vhost-dp authors
  *
@@ -7,7 +7,8 @@
  *
  * The input is a small guest: a memory table of 1 to 3 regions (each its
  * own heap allocation, so that ASan sees their edges), an optional
- * vIOMMU page table, the two vrings of a queue pair, and then a sequence
+ * vIOMMU page table, the two vrings of a queue pair (split, or packed:
+ * a setup byte and restarts choose), and then a sequence
  * of operations: the guest writing descriptors, chains, indirect tables,
  * avail entries and stray bytes, the vIOMMU mapping and unmapping pages
  * (with the invalidations it sends), migration logging going on and off,
@@ -30,6 +31,10 @@
  *  - after an invalidation, the core never uses a ring page the vIOMMU
  *    no longer maps that way;
  *  - every MemoryRegion reference taken is dropped.
+ * Packed vrings have their own reference model (the guest driver's and
+ * the device's positions, the chains the core must find with their
+ * descriptors as they were then, what each used element must say, when
+ * an interrupt is due, the vring base at a stop).
  * A violation aborts, which libFuzzer reports as a crash.
  *
  * The core's calls into the rest of QEMU (memory_region_set_dirty(),
@@ -156,6 +161,13 @@ typedef struct Piece {
     uint64_t len;
 } Piece;
 
+/* A chain of a packed vring, see DpPackedChain */
+typedef struct PChain {
+    unsigned int pos;
+    unsigned int ndescs;
+    uint16_t id;
+} PChain;
+
 typedef struct VringModel {
     RingMap map;            /* what the core maps, when ready */
     unsigned int reports;   /* DpRings.report calls in this start */
@@ -163,6 +175,17 @@ typedef struct VringModel {
     uint64_t completed;     /* used elements put */
     uint16_t used_start;
     uint32_t *outstanding;  /* per head: taken, not yet completed */
+
+    /* packed vrings: positions as the core counts them, in [0, 2 num) */
+    unsigned int drv_avail;     /* where the guest writes its next chain */
+    unsigned int dev_avail;     /* where the core must look for chains */
+    unsigned int dev_used;      /* where its next used element goes */
+    unsigned int signalled;     /* dev_used at the last interrupt check */
+    uint16_t found;             /* chains found */
+    unsigned int live;          /* chains found and not put */
+    PChain *chain;              /* by found % num */
+    PChain *by_handle;          /* the chain each core handle names */
+    struct vring_packed_desc *copy;     /* by slot, as found */
 } VringModel;
 
 static struct {
@@ -414,10 +437,15 @@ static bool ref_translate(uint64_t addr, uint32_t len, bool write, Piece *pc,
     return true;
 }
 
-static const unsigned int part_align[DP_RING_PARTS] = { 16, 2, 4 };
+static const unsigned int split_align[DP_RING_PARTS] = { 16, 2, 4 };
+static const unsigned int packed_align[DP_RING_PARTS] = { 16, 4, 4 };
+#define part_align (fz.rg->packed ? packed_align : split_align)
 
 static uint64_t part_len(unsigned int num, unsigned int part)
 {
+    if (fz.rg->packed) {
+        return part == DP_RING_DESC ? num * 16ULL : 4;
+    }
     switch (part) {
     case DP_RING_DESC:
         return num * 16ULL;
@@ -459,11 +487,15 @@ static void ref_map(const DpVring *vr, RingMap *rm)
             uint64_t iova = addr - pm->first_off + i * PAGE, g, g2, left;
             const Region *r;
 
-            /* the used ring is written and read (flags, index) */
-            if (!ref_iova(iova, p == DP_RING_USED, &g, &left) ||
-                left < PAGE ||
-                (p == DP_RING_USED &&
-                 (!ref_iova(iova, false, &g2, &left) || g2 != g))) {
+            /*
+             * the used ring is written and read (flags, index), and so
+             * is a packed descriptor ring
+             */
+            bool w = p == DP_RING_USED ||
+                     (fz.rg->packed && p == DP_RING_DESC);
+
+            if (!ref_iova(iova, w, &g, &left) || left < PAGE ||
+                (w && (!ref_iova(iova, false, &g2, &left) || g2 != g))) {
                 return;
             }
             r = reg_by_gpa(g, &left);
@@ -631,6 +663,157 @@ static void ref_walk(int q, uint16_t head, bool write, unsigned int *cnt,
     w->len = total;
 }
 
+
+/*
+ * Packed vrings: positions in [0, 2 * num), as the core counts them
+ */
+
+static unsigned int pnum(int q)
+{
+    return fz.vr[q].num;
+}
+
+static unsigned int pslot(int q, unsigned int pos)
+{
+    return pos % pnum(q);
+}
+
+static unsigned int padd(int q, unsigned int pos, unsigned int n)
+{
+    return (pos + n) % (2 * pnum(q));
+}
+
+static unsigned int pdist(int q, unsigned int from, unsigned int to)
+{
+    return (to + 2 * pnum(q) - from) % (2 * pnum(q));
+}
+
+static uint16_t pbits(int q, unsigned int pos)
+{
+    return pslot(q, pos) | (pos < pnum(q)) << 15;
+}
+
+static unsigned int ppos(int q, uint16_t bits)
+{
+    return (bits & 0x7fff) + (bits & 0x8000 ? 0 : pnum(q));
+}
+
+/* The flags the guest gives a descriptor it makes available at @pos */
+static uint16_t pavail_bits(int q, unsigned int pos)
+{
+    return pos < pnum(q) ? 1 << VRING_PACKED_DESC_F_AVAIL
+                         : 1 << VRING_PACKED_DESC_F_USED;
+}
+
+static bool pis_avail(int q, unsigned int pos)
+{
+    uint16_t flags = part_get16(q, DP_RING_DESC, pslot(q, pos) * 16ULL + 14);
+    bool wrap = pos < pnum(q);
+
+    return !!(flags & 1 << VRING_PACKED_DESC_F_AVAIL) == wrap &&
+           !!(flags & 1 << VRING_PACKED_DESC_F_USED) != wrap;
+}
+
+/*
+ * What dp_vring_avail() must find on packed vring @q: the model's chains
+ * grow as the core's must.  False if the ring must break.
+ */
+static bool pref_find(int q)
+{
+    DpVring *vr = &fz.vr[q];
+    VringModel *m = &fz.m[q];
+    unsigned int num = vr->num;
+
+    while ((uint16_t)(m->found - vr->last_avail) < num &&
+           pis_avail(q, m->dev_avail)) {
+        unsigned int start = m->dev_avail, room = num, n = 0;
+        struct vring_packed_desc d;
+
+        if (vr->last_avail != m->found) {
+            room -= pdist(q, m->chain[vr->last_avail % num].pos, start);
+        }
+        do {
+            if (n == room) {
+                return false;
+            }
+            part_read(q, DP_RING_DESC, pslot(q, padd(q, start, n)) * 16ULL,
+                      &d, sizeof(d));
+            m->copy[pslot(q, padd(q, start, n))] = d;
+            n++;
+        } while (le16_to_cpu(d.flags) & VRING_DESC_F_NEXT);
+        if (m->live == num) {
+            return false;
+        }
+        m->chain[m->found % num] = (PChain) {
+            start, n, le16_to_cpu(d.id),
+        };
+        m->found++;
+        m->live++;
+        m->dev_avail = padd(q, start, n);
+    }
+    return true;
+}
+
+/* What dp_vring_walk() must find for packed chain @c, from its copies */
+static void pref_walk(int q, const PChain *c, bool write, unsigned int *cnt,
+                      unsigned int max, RefWalk *w)
+{
+    static struct vring_packed_desc table[DP_MAX_INDIRECT];
+    uint64_t total = 0;
+
+    memset(w, 0, sizeof(*w));
+    for (unsigned int k = 0; k < c->ndescs; k++) {
+        const struct vring_packed_desc *pd =
+            &fz.m[q].copy[pslot(q, padd(q, c->pos, k))];
+        struct vring_desc d = {
+            .addr = pd->addr, .len = pd->len, .flags = pd->flags,
+        };
+
+        if (le16_to_cpu(d.flags) & VRING_DESC_F_INDIRECT) {
+            uint32_t len = le32_to_cpu(d.len);
+            size_t off = 0;
+
+            if (c->ndescs != 1 || len == 0 || len % 16 ||
+                len / 16 > DP_MAX_INDIRECT ||
+                !ref_translate(le64_to_cpu(d.addr), len, false, w->ind,
+                               &w->nind, DP_INDIRECT_PIECES)) {
+                w->r = DP_WALK_BROKEN;
+                return;
+            }
+            for (unsigned int i = 0; i < w->nind; i++) {
+                memcpy((uint8_t *)table + off, w->ind[i].hva, w->ind[i].len);
+                off += w->ind[i].len;
+            }
+            for (unsigned int i = 0; i < len / 16; i++) {
+                struct vring_desc e = {
+                    .addr = table[i].addr, .len = table[i].len,
+                    .flags = table[i].flags,
+                };
+
+                w->visits++;
+                if (le16_to_cpu(e.flags) & VRING_DESC_F_INDIRECT) {
+                    w->r = DP_WALK_BROKEN;
+                    return;
+                }
+                w->r = ref_buffer(&e, write, cnt, max, &total);
+                if (w->r != DP_WALK_OK) {
+                    return;
+                }
+            }
+            break;
+        }
+        w->r = ref_buffer(&d, write, cnt, max, &total);
+        if (w->r != DP_WALK_OK) {
+            return;
+        }
+    }
+    if (total > INT32_MAX) {
+        w->r = DP_WALK_BROKEN;
+        return;
+    }
+    w->len = total;
+}
+
 /*
  * Entering and leaving the core: while it runs, guest RAM is poisoned but
  * for the parts of the vring it works (and the indirect table it may
@@ -701,13 +884,20 @@ static void check_reports(void)
           fz.rg->ring_errors, fz.total_reports);
 }
 
+/* Is @hva in a part of vring @q the core may write? */
 static bool in_used(int q, const uint8_t *hva)
 {
-    const PartMap *pm = &fz.m[q].map.part[DP_RING_USED];
+    for (unsigned int p = 0; p < DP_RING_PARTS; p++) {
+        const PartMap *pm = &fz.m[q].map.part[p];
 
-    for (unsigned int s = 0; s < pm->nseg; s++) {
-        if (hva >= pm->seg[s].hva && hva < pm->seg[s].hva + pm->seg[s].len) {
-            return true;
+        if (p != DP_RING_USED && !(fz.rg->packed && p == DP_RING_DESC)) {
+            continue;
+        }
+        for (unsigned int s = 0; s < pm->nseg; s++) {
+            if (hva >= pm->seg[s].hva &&
+                hva < pm->seg[s].hva + pm->seg[s].len) {
+                return true;
+            }
         }
     }
     return false;
@@ -815,9 +1005,9 @@ static void check_map(int q)
               "vring %d part %u: scattered is %d, expected %d", q, p,
               !!vr->scatter[p], !contiguous);
     }
-    CHECK(vr->used_gpa == rm->part[DP_RING_USED].seg[0].gpa,
+    CHECK(vr->gpa[DP_RING_USED] == rm->part[DP_RING_USED].seg[0].gpa,
           "vring %d: used ring at GPA 0x%" PRIx64 ", not 0x%" PRIx64, q,
-          vr->used_gpa, rm->part[DP_RING_USED].seg[0].gpa);
+          vr->gpa[DP_RING_USED], rm->part[DP_RING_USED].seg[0].gpa);
 }
 
 static bool core_map(int q)
@@ -857,6 +1047,27 @@ static void core_notify(int q, bool on, uint16_t seen)
         dp_vring_notify_off(vr);
     }
     core_leave(q);
+    if (fz.rg->packed) {
+        flags = part_get16(q, DP_RING_USED, 2);
+        if (!on) {
+            CHECK(flags == VRING_PACKED_EVENT_FLAG_DISABLE,
+                  "packed notify_off left kicks on");
+            return;
+        }
+        if (fz.rg->event_idx) {
+            CHECK(flags == VRING_PACKED_EVENT_FLAG_DESC &&
+                  part_get16(q, DP_RING_USED, 0) ==
+                  pbits(q, fz.m[q].dev_avail),
+                  "packed notify_on did not ask for the next position");
+        } else {
+            CHECK(flags == VRING_PACKED_EVENT_FLAG_ENABLE,
+                  "packed notify_on left kicks off");
+        }
+        CHECK(r == (!vr->broken && (seen != fz.m[q].found ||
+                                    pis_avail(q, fz.m[q].dev_avail))),
+              "packed notify_on returned %d", r);
+        return;
+    }
     flags = part_get16(q, DP_RING_USED, 0);
     if (!on) {
         CHECK(fz.rg->event_idx || (flags & VRING_USED_F_NO_NOTIFY),
@@ -873,11 +1084,53 @@ static void core_notify(int q, bool on, uint16_t seen)
           "notify_on returned %d", r);
 }
 
+static bool pcore_avail(int q, uint16_t *idx)
+{
+    DpVring *vr = &fz.vr[q];
+    VringModel *m = &fz.m[q];
+    uint16_t before = m->found;
+    bool expect = pref_find(q), ok;
+
+    core_enter(q, NULL, 0);
+    ok = dp_vring_avail(vr, idx);
+    core_leave(q);
+    CHECK(ok == expect && vr->broken == !ok, "packed vring %d: "
+          "dp_vring_avail() gave %d, expected %d", q, ok, expect);
+    if (!ok) {
+        return false;
+    }
+    CHECK(*idx == m->found && vr->p_found == m->found &&
+          vr->p_avail == m->dev_avail, "packed vring %d: found %u chains "
+          "up to %u, expected %u up to %u", q, *idx, vr->p_avail, m->found,
+          m->dev_avail);
+    for (uint16_t i = before; i != m->found; i++) {
+        const PChain *c = &m->chain[i % vr->num];
+        uint16_t h = vr->p_order[i % vr->num];
+
+        CHECK(h < vr->num && !m->outstanding[h] &&
+              vr->p_chain[h].pos == c->pos &&
+              vr->p_chain[h].ndescs == c->ndescs &&
+              vr->p_chain[h].id == c->id, "packed vring %d: chain %u "
+              "found as handle %u at %u (%u descriptors, id %u), expected "
+              "at %u (%u, id %u)", q, i, h, vr->p_chain[h].pos,
+              vr->p_chain[h].ndescs, vr->p_chain[h].id, c->pos, c->ndescs,
+              c->id);
+        m->by_handle[h] = *c;
+    }
+    return true;
+}
+
 static bool core_avail(int q, uint16_t *idx)
 {
     DpVring *vr = &fz.vr[q];
-    uint16_t want = part_get16(q, DP_RING_AVAIL, 2);
-    bool ok, expect = (uint16_t)(want - vr->last_avail) <= vr->num;
+    uint16_t want;
+    bool ok, expect;
+
+    if (fz.rg->packed) {
+        return pcore_avail(q, idx);
+    }
+    want = part_get16(q, DP_RING_AVAIL, 2);
+    expect = (uint16_t)(want - vr->last_avail) <= vr->num;
 
     core_enter(q, NULL, 0);
     ok = dp_vring_avail(vr, idx);
@@ -888,12 +1141,35 @@ static bool core_avail(int q, uint16_t *idx)
     return ok;
 }
 
+static int pcore_peek(int q, uint16_t avail_idx)
+{
+    DpVring *vr = &fz.vr[q];
+    VringModel *m = &fz.m[q];
+    int h;
+
+    core_enter(q, NULL, 0);
+    h = dp_vring_peek(vr, avail_idx);
+    core_leave(q);
+    if (vr->last_avail == avail_idx) {
+        CHECK(h == -1, "packed vring %d: peek gave %d past the end", q, h);
+        return h;
+    }
+    CHECK(h >= 0 && h < vr->num && !m->outstanding[h] &&
+          m->by_handle[h].pos == m->chain[vr->last_avail % vr->num].pos,
+          "packed vring %d: peek gave handle %d, not the chain at %u", q,
+          h, m->chain[vr->last_avail % vr->num].pos);
+    return h;
+}
+
 static int core_peek(int q, uint16_t avail_idx)
 {
     DpVring *vr = &fz.vr[q];
     int want = -1, head;
     bool was_broken = vr->broken;
 
+    if (fz.rg->packed) {
+        return pcore_peek(q, avail_idx);
+    }
     if (vr->last_avail != avail_idx) {
         want = part_get16(q, DP_RING_AVAIL, 4 + 2 * (vr->last_avail %
                                                      vr->num));
@@ -920,7 +1196,11 @@ static DpWalk core_walk(int q, uint16_t head, bool write, unsigned int *cnt,
     RefWalk w;
     DpWalk r;
 
-    ref_walk(q, head, write, &rcnt, max, &w);
+    if (fz.rg->packed) {
+        pref_walk(q, &fz.m[q].by_handle[head], write, &rcnt, max, &w);
+    } else {
+        ref_walk(q, head, write, &rcnt, max, &w);
+    }
     core_enter(q, w.ind, w.nind);
     r = dp_vring_walk(vr, fz.mt, head, write, fz.iov, write ? fz.gpas : NULL,
                       cnt, max, len);
@@ -973,8 +1253,28 @@ static void core_put(int q, uint16_t head, uint32_t len)
     core_enter(q, NULL, 0);
     dp_vring_put(vr, head, len);
     core_leave(q);
-    CHECK(part_get32(q, DP_RING_USED, off) == head &&
-          part_get32(q, DP_RING_USED, off + 4) == len,
+    if (fz.rg->packed) {
+        const PChain *c = &m->by_handle[head];
+        uint64_t d = pslot(q, m->dev_used) * 16ULL;
+        uint16_t flags = m->dev_used < vr->num ?
+                         1 << VRING_PACKED_DESC_F_AVAIL |
+                         1 << VRING_PACKED_DESC_F_USED : 0;
+
+        flags |= q == DP_RX ? VRING_DESC_F_WRITE : 0;
+        CHECK(part_get16(q, DP_RING_DESC, d + 12) == c->id &&
+              part_get32(q, DP_RING_DESC, d + 8) == len &&
+              part_get16(q, DP_RING_DESC, d + 14) == flags,
+              "packed vring %d: used element at %u not written", q,
+              m->dev_used);
+        m->dev_used = padd(q, m->dev_used, c->ndescs);
+        m->live--;
+        CHECK(vr->p_used == m->dev_used, "packed vring %d: used position "
+              "%u, expected %u", q, vr->p_used, m->dev_used);
+        off = 0;
+    }
+    CHECK(fz.rg->packed ||
+          (part_get32(q, DP_RING_USED, off) == head &&
+           part_get32(q, DP_RING_USED, off + 4) == len),
           "vring %d: used element not written", q);
     CHECK(vr->used_idx == (uint16_t)(m->used_start + m->completed),
           "vring %d: used index %u after %" PRIu64 " completions", q,
@@ -993,6 +1293,27 @@ static void core_flush(int q, uint16_t old)
     core_leave(q);
     if (new == old) {
         CHECK(fz.rg->interrupts == irqs, "an interrupt for nothing");
+        return;
+    }
+    if (fz.rg->packed) {
+        VringModel *m = &fz.m[q];
+        uint16_t flags = part_get16(q, DP_RING_AVAIL, 2);
+
+        if (fz.rg->event_idx && flags == VRING_PACKED_EVENT_FLAG_DESC) {
+            uint16_t ow = part_get16(q, DP_RING_AVAIL, 0);
+            unsigned int ev = (ow & 0x7fff) % vr->num +
+                              (ow & 0x8000 ? 0 : vr->num);
+
+            notify = !sig_valid || pdist(q, ev, m->dev_used) - 1 <
+                                   pdist(q, m->signalled, m->dev_used);
+        } else {
+            notify = flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+        }
+        m->signalled = m->dev_used;
+        notify &= vr->call_fd >= 0;
+        CHECK(fz.rg->interrupts - irqs == notify, "packed vring %d: %"
+              PRIu64 " interrupts, expected %d", q,
+              fz.rg->interrupts - irqs, notify);
         return;
     }
     CHECK(part_get16(q, DP_RING_USED, 2) == new, "used index not published");
@@ -1325,6 +1646,14 @@ static void write_desc(int q, uint16_t i, uint64_t addr, uint32_t len,
         .flags = cpu_to_le16(flags), .next = cpu_to_le16(next),
     };
 
+    if (fz.rg->packed) {
+        /* a packed descriptor: @next is the buffer id */
+        struct vring_packed_desc pd = {
+            .addr = d.addr, .len = d.len, .id = d.next, .flags = d.flags,
+        };
+
+        memcpy(&d, &pd, sizeof(d));
+    }
     if (fz.vr[q].ready && fz.m[q].map.ok) {
         part_write(q, DP_RING_DESC, (i % fz.vr[q].num) * 16ULL, &d,
                    sizeof(d));
@@ -1372,6 +1701,10 @@ static void op_desc(Fdp *f)
     len = x & 4 ? fdp_u32(f) : fdp_u16(f);
     flags = fdp_u8(f);
     next = fdp_u16(f);
+    if (fz.rg->packed) {
+        flags |= (x & 8 ? 1 << VRING_PACKED_DESC_F_AVAIL : 0) |
+                 (x & 16 ? 1 << VRING_PACKED_DESC_F_USED : 0);
+    }
     write_desc(q, i, addr, len, flags, next);
 }
 
@@ -1385,6 +1718,34 @@ static void op_chain(Fdp *f)
     unsigned int num = fz.vr[q].num ? fz.vr[q].num : 1;
     uint16_t wflag = q == DP_RX ? VRING_DESC_F_WRITE : 0;
 
+    if (fz.rg->packed) {
+        /* at the guest's position, the first descriptor's flags last */
+        unsigned int at = fz.m[q].drv_avail;
+
+        if (!fz.vr[q].ready || !fz.m[q].map.ok) {
+            return;
+        }
+        for (int j = k - 1; j >= 0; j--) {
+            unsigned int pos = padd(q, at, j);
+            uint16_t flags = wflag | pavail_bits(q, pos);
+
+            if (j + 1 < (int)k) {
+                flags |= VRING_DESC_F_NEXT;
+            } else if (x & 4) {
+                flags ^= VRING_DESC_F_WRITE;
+            }
+            if (!j && (x & 2)) {
+                flags ^= 1 << VRING_PACKED_DESC_F_AVAIL |
+                         1 << VRING_PACKED_DESC_F_USED;
+            }
+            write_desc(q, pslot(q, pos),
+                       gaddr(r, off + (uint64_t)j * seg), seg, flags, head);
+        }
+        if (!(x & 2)) {
+            fz.m[q].drv_avail = padd(q, at, k);
+        }
+        return;
+    }
     head %= num;
     for (unsigned int j = 0; j < k; j++) {
         uint16_t idx = (head + j) % num, flags = wflag;
@@ -1418,6 +1779,33 @@ static void op_indirect(Fdp *f)
     if (!(x & 32)) {
         toff &= ~15;
     }
+    if (fz.rg->packed) {
+        struct vring_packed_desc *pt = (void *)table;
+        unsigned int at = fz.m[q].drv_avail;
+
+        if (!fz.vr[q].ready || !fz.m[q].map.ok) {
+            return;
+        }
+        for (unsigned int j = 0; j < k; j++) {
+            pt[j] = (struct vring_packed_desc) {
+                .addr = cpu_to_le64(gaddr(r, off + (uint64_t)j * seg)),
+                .len = cpu_to_le32(seg),
+                .flags = cpu_to_le16(wflag | (j + 1 == k && (x & 16) ?
+                                              VRING_DESC_F_INDIRECT : 0)),
+            };
+        }
+        write_ram(tr, toff, pt, tlen);
+        if (x & 64) {
+            tlen += 8;
+        }
+        write_desc(q, pslot(q, at), gaddr(tr, toff), tlen,
+                   VRING_DESC_F_INDIRECT | pavail_bits(q, at) |
+                   (x & 128 ? VRING_DESC_F_NEXT : 0), head);
+        if (!(x & 2)) {
+            fz.m[q].drv_avail = padd(q, at, 1);
+        }
+        return;
+    }
     for (unsigned int j = 0; j < k; j++) {
         bool last = j + 1 == k;
 
@@ -1450,6 +1838,33 @@ static void op_avail(Fdp *f)
     if (!vr->ready || !fz.m[q].map.ok) {
         return;
     }
+    if (fz.rg->packed) {
+        uint64_t fo = (a % vr->num) * 16ULL + 14;
+        uint16_t flags = part_get16(q, DP_RING_DESC, fo) &
+                         ~(1 << VRING_PACKED_DESC_F_AVAIL |
+                           1 << VRING_PACKED_DESC_F_USED);
+
+        switch ((x >> 1) & 3) {
+        case 0:     /* available in the guest's lap */
+            flags |= pavail_bits(q, fz.m[q].drv_avail);
+            part_set16(q, DP_RING_DESC, fo, flags);
+            break;
+        case 1:     /* the guest's position jumps */
+            fz.m[q].drv_avail = a % (2 * vr->num);
+            break;
+        case 2:
+            part_set16(q, DP_RING_DESC, fo, b);
+            break;
+        default:    /* looks used in the guest's lap */
+            if (fz.m[q].drv_avail < vr->num) {
+                flags |= 1 << VRING_PACKED_DESC_F_AVAIL |
+                         1 << VRING_PACKED_DESC_F_USED;
+            }
+            part_set16(q, DP_RING_DESC, fo, flags);
+            break;
+        }
+        return;
+    }
     switch ((x >> 1) & 3) {
     case 0:
         avail_push(q, a);
@@ -1472,7 +1887,11 @@ static void op_flags(Fdp *f)
     int q = fdp_u8(f) & 1;
     uint16_t flags = fdp_u16(f), ev = fdp_u16(f);
 
-    if (fz.vr[q].ready && fz.m[q].map.ok) {
+    if (fz.vr[q].ready && fz.m[q].map.ok && fz.rg->packed) {
+        /* the driver event area: off_wrap, and flags mostly valid */
+        part_set16(q, DP_RING_AVAIL, 0, ev);
+        part_set16(q, DP_RING_AVAIL, 2, flags & 0x100 ? flags : flags % 3);
+    } else if (fz.vr[q].ready && fz.m[q].map.ok) {
         part_set16(q, DP_RING_AVAIL, 0, flags);
         part_set16(q, DP_RING_AVAIL, 4 + 2 * fz.vr[q].num, ev);
     }
@@ -1516,7 +1935,8 @@ static void op_notify(Fdp *f)
         seen = fz.vr[q].last_avail;
         break;
     case 1:
-        seen = part_get16(q, DP_RING_AVAIL, 2);
+        seen = fz.rg->packed ? fz.m[q].found
+                             : part_get16(q, DP_RING_AVAIL, 2);
         break;
     default:
         seen = raw;
@@ -1639,6 +2059,14 @@ static void vring_config(Fdp *f, int q)
     vr->num = 1u << (nl % 11);
     vr->setup = nl & 0x80 ? DP_SETUP_NUM : DP_SETUP_ALL;
     vr->last_avail = fdp_u16(f);
+    if (fz.rg->packed) {
+        /* mostly a base inside the ring, as after a stop */
+        uint16_t a = vr->last_avail;
+        uint16_t bits = (a & 0x8000) | (a & 0x3fff) % vr->num;
+
+        dp_vring_set_base(vr, a & 0x4000 ? a | (uint32_t)fdp_u16(f) << 16
+                                         : bits | (uint32_t)bits << 16);
+    }
     g_free(m->outstanding);
     m->outstanding = g_new0(uint32_t, vr->num);
     m->taken = m->completed = 0;
@@ -1697,6 +2125,24 @@ static void vring_config(Fdp *f, int q)
 static void dev_stop(void)
 {
     for (int q = 0; q < DP_NVQS; q++) {
+        DpVring *vr = &fz.vr[q];
+        VringModel *m = &fz.m[q];
+
+        if (vr->p_chain) {
+            /* where a packed vring takes up again: no chain is held */
+            unsigned int pos = vr->last_avail != m->found ?
+                               m->chain[vr->last_avail % vr->num].pos :
+                               m->dev_avail;
+            bool check = !vr->broken;
+
+            dp_vring_end(vr);
+            CHECK(!check || vr->base ==
+                  (pbits(q, pos) | (uint32_t)pbits(q, m->dev_used) << 16),
+                  "packed vring %d: base 0x%x at the stop", q, vr->base);
+        }
+        g_clear_pointer(&m->chain, g_free);
+        g_clear_pointer(&m->by_handle, g_free);
+        g_clear_pointer(&m->copy, g_free);
         dp_vring_unmap(&fz.vr[q]);
         fz.vr[q].ready = false;
         memset(&fz.m[q].map, 0, sizeof(fz.m[q].map));
@@ -1725,9 +2171,41 @@ static void dev_start(uint8_t cfg)
         if (!core_map(q)) {
             dev_stop();
             dp_iotlb_flush(fz.rg);
+            /* the start failed: a packed vring's bad base went with it */
+            for (int j = 0; j < DP_NVQS; j++) {
+                fz.m[j].reports = 0;
+            }
             return;
         }
-        vr->used_idx = part_get16(q, DP_RING_USED, 2);
+        if (fz.rg->packed) {
+            VringModel *m = &fz.m[q];
+            bool want = (vr->base & 0x7fff) < vr->num &&
+                        (vr->base >> 16 & 0x7fff) < vr->num, ok;
+
+            m->chain = g_new0(PChain, vr->num);
+            m->by_handle = g_new0(PChain, vr->num);
+            m->copy = g_new0(struct vring_packed_desc, vr->num);
+            m->dev_avail = want ? ppos(q, vr->base) : 0;
+            m->dev_used = want ? ppos(q, vr->base >> 16) : 0;
+            m->drv_avail = m->dev_avail;
+            m->signalled = m->dev_used;
+            m->found = 0;
+            m->live = 0;
+            m->used_start = 0;
+            core_enter(q, NULL, 0);
+            ok = dp_vring_begin(vr);
+            core_leave(q);
+            CHECK(ok == want && vr->broken == !ok, "packed vring %d: "
+                  "begin gave %d for base 0x%x", q, ok, vr->base);
+            CHECK(!ok || (vr->p_avail == m->dev_avail &&
+                          vr->p_used == m->dev_used),
+                  "packed vring %d: begins at the wrong place", q);
+            if (!ok) {
+                continue;
+            }
+        } else {
+            vr->used_idx = part_get16(q, DP_RING_USED, 2);
+        }
         fz.m[q].used_start = vr->used_idx;
         vr->signalled_used_valid = false;
         vr->broken = false;
@@ -1749,6 +2227,7 @@ static void op_restart(Fdp *f)
     dev_stop();
     fz.iommu = cfg & 4;
     fz.passthrough = fz.iommu && (cfg & 8);
+    fz.rg->packed = cfg & 32;     /* the guest renegotiates */
     for (int q = 0; q < DP_NVQS; q++) {
         /* no call fd: the guest masked the interrupt, say */
         fz.vr[q].call_fd = cfg & 16 ? -1 : fz.call_fd;
@@ -1854,6 +2333,7 @@ static void setup(Fdp *f)
     fz.rg = g_new0(DpRings, 1);
     fz.rg->name = "fuzz.0";
     fz.rg->report = fz_report;
+    fz.rg->packed = lay >= 216;
     qatomic_rcu_set(&fz.rg->mem, mt);
     fz.vr = g_new0(DpVring, DP_NVQS);
     for (int q = 0; q < DP_NVQS; q++) {
