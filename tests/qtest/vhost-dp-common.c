@@ -224,7 +224,9 @@ uint8_t dp_reinit_with(QVirtioNet *net, QGuestAllocator *alloc,
     qvirtio_reset(net->vdev);
     qvirtio_set_acknowledge(net->vdev);
     qvirtio_set_driver(net->vdev);
-    features = qvirtio_get_features(net->vdev) & ~QVIRTIO_F_BAD_FEATURE;
+    /* libqos lays out split rings */
+    features = qvirtio_get_features(net->vdev) &
+               ~(QVIRTIO_F_BAD_FEATURE | (1ull << VIRTIO_F_RING_PACKED));
     qvirtio_set_features(net->vdev, features);
     for (int i = 0; i < net->n_queues; i++) {
         if (!o->tx_only || i == 1) {
@@ -311,4 +313,141 @@ void dp_expect_rx(QTestState *qts, QVirtQueue *rx, uint32_t want,
     }
     g_assert_cmpuint(le16_to_cpu(hdr->num_buffers), ==, n);
     g_assert(memcmp(got + DP_HDR_LEN, frame, len) == 0);
+}
+
+/*
+ * Packed virtqueues
+ */
+
+uint8_t dp_packed_init(QVirtioNet *net, QGuestAllocator *alloc,
+                       DpPacked *rx, DpPacked *tx)
+{
+    QTestState *qts = global_qtest;
+    uint64_t features;
+
+    for (int i = 0; i < net->n_queues; i++) {
+        if (net->queues[i]) {
+            qvirtqueue_cleanup(net->vdev->bus, net->queues[i], alloc);
+        }
+        net->queues[i] = NULL;
+    }
+    qvirtio_reset(net->vdev);
+    qvirtio_set_acknowledge(net->vdev);
+    qvirtio_set_driver(net->vdev);
+    features = qvirtio_get_features(net->vdev);
+    g_assert(features & (1ull << VIRTIO_F_RING_PACKED));
+    qvirtio_set_features(net->vdev, features & ~QVIRTIO_F_BAD_FEATURE);
+    for (int i = 0; i < net->n_queues; i++) {
+        DpPacked *p = i ? tx : rx;
+        QVirtQueue *vq = qvirtqueue_setup(net->vdev, alloc, i);
+
+        net->queues[i] = vq;
+        /* libqos linked its descriptors: nothing is available yet */
+        qtest_memset(qts, vq->desc, 0,
+                     vq->size * sizeof(struct vring_packed_desc));
+        qtest_memset(qts, vq->avail, 0,
+                     sizeof(struct vring_packed_desc_event));
+        qtest_memset(qts, vq->used, 0,
+                     sizeof(struct vring_packed_desc_event));
+        if (i > 1) {
+            continue;           /* the control queue: not used */
+        }
+        g_assert_cmpuint(vq->size, <=, DP_PACKED_MAX);
+        memset(p, 0, sizeof(*p));
+        p->vq = vq;
+        p->num = vq->size;
+    }
+    net->vdev->bus->set_status(net->vdev,
+                               net->vdev->bus->get_status(net->vdev) |
+                               VIRTIO_CONFIG_S_DRIVER_OK);
+    return net->vdev->bus->get_status(net->vdev);
+}
+
+/* The flags that make a descriptor at @pos available */
+static uint16_t dp_packed_avail_bits(DpPacked *p, unsigned int pos)
+{
+    return pos < p->num ? 1 << VRING_PACKED_DESC_F_AVAIL
+                        : 1 << VRING_PACKED_DESC_F_USED;
+}
+
+static void dp_packed_write(QTestState *qts, uint64_t d, uint64_t addr,
+                            uint32_t len, uint16_t id, uint16_t flags)
+{
+    qtest_writeq(qts, d, addr);
+    qtest_writel(qts, d + 8, len);
+    qtest_writew(qts, d + 12, id);
+    qtest_writew(qts, d + 14, flags);
+}
+
+/*
+ * Make a chain of @n buffers available as buffer @id; the first
+ * descriptor's flags are written last, as a driver publishes a chain
+ */
+void dp_packed_add(QTestState *qts, DpPacked *p, uint16_t id,
+                   unsigned int n, const uint64_t *addr, const uint32_t *len,
+                   uint16_t flags)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        unsigned int pos = (p->avail + i) % (2 * p->num);
+
+        dp_packed_write(qts, p->vq->desc + (pos % p->num) *
+                        sizeof(struct vring_packed_desc), addr[i], len[i],
+                        id, flags | dp_packed_avail_bits(p, pos) |
+                        ((unsigned int)i + 1 < n ? VRING_DESC_F_NEXT : 0));
+    }
+    p->avail = (p->avail + n) % (2 * p->num);
+    p->ndescs[id] = n;
+}
+
+/* The same buffers in an indirect table at @table, one descriptor */
+void dp_packed_add_indirect(QTestState *qts, DpPacked *p, uint16_t id,
+                            uint64_t table, unsigned int n,
+                            const uint64_t *addr, const uint32_t *len,
+                            uint16_t flags)
+{
+    uint64_t d = p->vq->desc + (p->avail % p->num) *
+                 sizeof(struct vring_packed_desc);
+
+    for (unsigned int i = 0; i < n; i++) {
+        dp_packed_write(qts, table + i * sizeof(struct vring_packed_desc),
+                        addr[i], len[i], 0, flags);
+    }
+    dp_packed_write(qts, d, table, n * sizeof(struct vring_packed_desc), id,
+                    VRING_DESC_F_INDIRECT | dp_packed_avail_bits(p, p->avail));
+    p->avail = (p->avail + 1) % (2 * p->num);
+    p->ndescs[id] = 1;
+}
+
+void dp_packed_kick(QVirtioNet *net, DpPacked *p)
+{
+    net->vdev->bus->virtqueue_kick(net->vdev, p->vq);
+}
+
+/* Wait for the next used element of @p, polling its flags */
+bool dp_packed_wait_used(QTestState *qts, DpPacked *p, uint16_t *id,
+                         uint32_t *len, gint64 timeout_us)
+{
+    gint64 end = g_get_monotonic_time() + timeout_us;
+    uint64_t d = p->vq->desc + (p->used % p->num) *
+                 sizeof(struct vring_packed_desc);
+    bool wrap = p->used < p->num;
+
+    while (g_get_monotonic_time() < end) {
+        uint16_t flags = qtest_readw(qts, d + 14);
+
+        if (!!(flags & 1 << VRING_PACKED_DESC_F_AVAIL) == wrap &&
+            !!(flags & 1 << VRING_PACKED_DESC_F_USED) == wrap) {
+            *id = qtest_readw(qts, d + 12);
+            if (len) {
+                *len = qtest_readl(qts, d + 8);
+            }
+            g_assert_cmpuint(*id, <, DP_PACKED_MAX);
+            g_assert_cmpuint(p->ndescs[*id], >, 0);
+            p->used = (p->used + p->ndescs[*id]) % (2 * p->num);
+            p->ndescs[*id] = 0;
+            return true;
+        }
+        g_usleep(200);
+    }
+    return false;
 }

@@ -75,4 +75,33 @@ void dp_expect_rx(QTestState *qts, QVirtQueue *rx, uint32_t want,
                   const uint64_t *bufs, const uint32_t *lens,
                   size_t len, uint32_t seq);
 
+/*
+ * Packed virtqueues (VIRTIO_F_RING_PACKED).  libqos lays out and drives
+ * split rings only: dp_packed_init() renegotiates with packed rings and
+ * lays them over the memory of libqos's queues 0 and 1 (the descriptor
+ * ring over its descriptor table, the driver and device event areas over
+ * its avail and used rings); the test drives them with the others.
+ */
+#define DP_PACKED_MAX   1024
+
+typedef struct DpPacked {
+    QVirtQueue *vq;             /* libqos's: its memory, and kicks */
+    unsigned int num;
+    unsigned int avail, used;   /* the driver's positions, [0, 2 num) */
+    uint16_t ndescs[DP_PACKED_MAX];     /* by buffer id */
+} DpPacked;
+
+uint8_t dp_packed_init(QVirtioNet *net, QGuestAllocator *alloc,
+                       DpPacked *rx, DpPacked *tx);
+void dp_packed_add(QTestState *qts, DpPacked *p, uint16_t id,
+                   unsigned int n, const uint64_t *addr, const uint32_t *len,
+                   uint16_t flags);
+void dp_packed_add_indirect(QTestState *qts, DpPacked *p, uint16_t id,
+                            uint64_t table, unsigned int n,
+                            const uint64_t *addr, const uint32_t *len,
+                            uint16_t flags);
+void dp_packed_kick(QVirtioNet *net, DpPacked *p);
+bool dp_packed_wait_used(QTestState *qts, DpPacked *p, uint16_t *id,
+                         uint32_t *len, gint64 timeout_us);
+
 #endif

@@ -728,6 +728,116 @@ static void test_budget_descs(void *obj, void *data, QGuestAllocator *alloc)
     guest_free(alloc, table);
 }
 
+/*
+ * Malformed packed rings: each stops its own vring with one report, and
+ * the other vring of the pair goes on (TX takes frames, or RX receives
+ * QEMU's own announcement frames)
+ */
+typedef enum DpPackedBad {
+    DP_PBAD_RX_READONLY,        /* an RX buffer the device cannot write */
+    DP_PBAD_TX_CHAINED_INDIRECT,
+    DP_PBAD_TX_ENDLESS,         /* a chain longer than the ring */
+    DP_PBAD_TX_NESTED,          /* an indirect table in a table */
+} DpPackedBad;
+
+static void dp_packed_send(QTestState *qts, QVirtioNet *net, DpPacked *tx,
+                           uint64_t buf, uint16_t id)
+{
+    struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+    uint8_t frame[64];
+    uint32_t len = DP_HDR_LEN + sizeof(frame);
+
+    dp_fill_frame(frame, sizeof(frame), id);
+    qtest_memwrite(qts, buf, &hdr, DP_HDR_LEN);
+    qtest_memwrite(qts, buf + DP_HDR_LEN, frame, sizeof(frame));
+    dp_packed_add(qts, tx, id, 1, &buf, &len, 0);
+    dp_packed_kick(net, tx);
+}
+
+static void test_packed_bad(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    DpPackedBad bad = GPOINTER_TO_INT(data);
+    g_autofree DpPacked *rx = g_new0(DpPacked, 1);
+    g_autofree DpPacked *tx = g_new0(DpPacked, 1);
+    uint64_t buf = guest_alloc(alloc, 4096);
+    uint64_t rxbuf = guest_alloc(alloc, DP_BUF_LEN);
+    uint64_t table = guest_alloc(alloc, 64);
+    uint64_t errs = dp_stat(qts, 0, "ring-errors");
+    uint32_t blen = DP_BUF_LEN, len;
+    uint16_t id;
+    QDict *rsp;
+
+    g_assert(dp_packed_init(net, alloc, rx, tx) & VIRTIO_CONFIG_S_DRIVER_OK);
+    if (bad == DP_PBAD_RX_READONLY) {
+        dp_packed_add(qts, rx, 0, 1, &rxbuf, &blen, 0);
+        dp_packed_kick(net, rx);
+        /* TX goes on: the frame is taken, its delivery breaks RX */
+        for (uint16_t i = 0; i < 2; i++) {
+            dp_packed_send(qts, net, tx, buf, i);
+            g_assert(dp_packed_wait_used(qts, tx, &id, NULL, DP_TIMEOUT_US));
+            g_assert_cmpuint(id, ==, i);
+        }
+        g_assert(!dp_packed_wait_used(qts, rx, &id, NULL, DP_QUIET_US));
+    } else {
+        uint64_t a[2] = { buf, buf + 64 };
+        uint32_t l[2] = { 64, 64 };
+
+        switch (bad) {
+        case DP_PBAD_TX_CHAINED_INDIRECT: {
+            /* a chain of two whose first descriptor is indirect */
+            uint64_t ca[2] = { table, buf };
+            uint32_t cl[2] = { 32, 64 };
+
+            dp_packed_add_indirect(qts, tx, 0, table, 2, a, l, 0);
+            tx->avail = 0;
+            dp_packed_add(qts, tx, 0, 2, ca, cl, 0);
+            qtest_writew(qts, tx->vq->desc + 14,
+                         qtest_readw(qts, tx->vq->desc + 14) |
+                         VRING_DESC_F_INDIRECT);
+            break;
+        }
+        case DP_PBAD_TX_ENDLESS: {
+            g_autofree uint64_t *aa = g_new(uint64_t, tx->num + 1);
+            g_autofree uint32_t *ll = g_new(uint32_t, tx->num + 1);
+
+            for (unsigned int i = 0; i <= tx->num; i++) {
+                aa[i] = buf;
+                ll[i] = 64;
+            }
+            /* every descriptor chained on, the last back to the first */
+            dp_packed_add(qts, tx, 0, tx->num, aa, ll, VRING_DESC_F_NEXT);
+            break;
+        }
+        default:
+            dp_packed_add_indirect(qts, tx, 0, table, 2, a, l, 0);
+            qtest_writew(qts, table + 14, VRING_DESC_F_INDIRECT);
+            break;
+        }
+        dp_packed_kick(net, tx);
+        g_assert(!dp_packed_wait_used(qts, tx, &id, NULL, DP_QUIET_US));
+        /* RX goes on: QEMU's announcement reaches the guest */
+        dp_packed_add(qts, rx, 7, 1, &rxbuf, &blen, VRING_DESC_F_WRITE);
+        dp_packed_kick(net, rx);
+        rsp = qtest_qmp(qts, "{'execute': 'announce-self', 'arguments': "
+                        "{'initial': 50, 'max': 550, 'rounds': 1, "
+                        "'step': 50}}");
+        g_assert(qdict_haskey(rsp, "return"));
+        qobject_unref(rsp);
+        g_assert(dp_packed_wait_used(qts, rx, &id, &len, DP_TIMEOUT_US));
+        g_assert_cmpuint(id, ==, 7);
+        g_assert_cmpuint(len, ==, DP_HDR_LEN + 60);
+    }
+    rsp = qtest_qmp(qts, "{'execute': 'query-status'}");
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors") - errs, ==, 1);
+    guest_free(alloc, buf);
+    guest_free(alloc, rxbuf);
+    guest_free(alloc, table);
+}
+
 static void register_vhost_dp_guest_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -764,6 +874,21 @@ static void register_vhost_dp_guest_test(void)
                  test_misaligned_ring, &opts);
     qos_add_test("vhost-dp/mergeable-starved", "virtio-net",
                  test_mergeable_starved, &opts);
+    opts.edge.extra_device_opts = "packed=on,disable-legacy=on";
+    opts.arg = GINT_TO_POINTER(DP_PBAD_RX_READONLY);
+    qos_add_test("vhost-dp/packed/bad/rx-readonly", "virtio-net",
+                 test_packed_bad, &opts);
+    opts.arg = GINT_TO_POINTER(DP_PBAD_TX_CHAINED_INDIRECT);
+    qos_add_test("vhost-dp/packed/bad/chained-indirect", "virtio-net",
+                 test_packed_bad, &opts);
+    opts.arg = GINT_TO_POINTER(DP_PBAD_TX_ENDLESS);
+    qos_add_test("vhost-dp/packed/bad/endless", "virtio-net",
+                 test_packed_bad, &opts);
+    opts.arg = GINT_TO_POINTER(DP_PBAD_TX_NESTED);
+    qos_add_test("vhost-dp/packed/bad/nested-indirect", "virtio-net",
+                 test_packed_bad, &opts);
+    opts.arg = NULL;
+    opts.edge.extra_device_opts = "mq=on,disable-legacy=on";
     opts.before = dp_before_guest_log;
     qos_add_test("vhost-dp/report-ratelimit", "virtio-net",
                  test_report_ratelimit, &opts);

@@ -987,6 +987,160 @@ static void test_zero_copy_reset(void *obj, void *data,
     dp_zc_hold(obj, alloc, "reset");
 }
 
+/*
+ * Packed virtqueues: @rounds batches of @batch frames both ways through
+ * the loopback driver.  RX buffers are posted as chains of two, as
+ * indirect tables of two and as single descriptors in turn, TX frames as
+ * header and frame in a chain, in an indirect table, or in one
+ * descriptor.  Each frame comes back intact, the used elements carry the
+ * buffer ids in order, and the rings wrap several times.
+ */
+static unsigned int dp_packed_traffic(QTestState *qts, QVirtioNet *net,
+                                      QGuestAllocator *alloc, DpPacked *rx,
+                                      DpPacked *tx, unsigned int rounds)
+{
+    const unsigned int batch = 16;
+    uint64_t rxbuf = guest_alloc(alloc, batch * DP_BUF_LEN);
+    uint64_t txbuf = guest_alloc(alloc, batch * DP_BUF_LEN);
+    uint64_t tables = guest_alloc(alloc, 2 * batch * 32);
+    g_autofree uint8_t *frame = g_malloc(DP_BUF_LEN);
+    g_autofree uint8_t *got = g_malloc(DP_BUF_LEN);
+    uint64_t tx0 = dp_stat(qts, 0, "tx-packets");
+    uint64_t rx0 = dp_stat(qts, 0, "rx-packets");
+    unsigned int tx_descs = 0, rx_descs = 0;
+    uint32_t seq = 0;
+
+    for (unsigned int r = 0; r < rounds; r++) {
+        for (uint16_t i = 0; i < batch; i++) {
+            uint64_t b = rxbuf + i * DP_BUF_LEN;
+            uint64_t a[2] = { b, b + 512 };
+            uint32_t l[2] = { 512, DP_BUF_LEN - 512 };
+            uint32_t whole = DP_BUF_LEN;
+
+            switch ((r + i) % 3) {
+            case 0:
+                dp_packed_add(qts, rx, i, 2, a, l, VRING_DESC_F_WRITE);
+                rx_descs += 2;
+                break;
+            case 1:
+                dp_packed_add_indirect(qts, rx, i, tables + i * 32, 2, a, l,
+                                       VRING_DESC_F_WRITE);
+                rx_descs++;
+                break;
+            default:
+                dp_packed_add(qts, rx, i, 1, &b, &whole, VRING_DESC_F_WRITE);
+                rx_descs++;
+                break;
+            }
+        }
+        dp_packed_kick(net, rx);
+        for (uint16_t i = 0; i < batch; i++) {
+            struct virtio_net_hdr_mrg_rxbuf hdr = { 0 };
+            uint64_t b = txbuf + i * DP_BUF_LEN;
+            uint32_t len = 60 + (seq + i) * 37 % 1400;
+            uint64_t a[2] = { b, b + DP_HDR_LEN };
+            uint32_t l[2] = { DP_HDR_LEN, len };
+            uint32_t whole = DP_HDR_LEN + len;
+
+            dp_fill_frame(frame, len, seq + i);
+            qtest_memwrite(qts, b, &hdr, DP_HDR_LEN);
+            qtest_memwrite(qts, b + DP_HDR_LEN, frame, len);
+            switch ((r + i) % 3) {
+            case 0:
+                dp_packed_add(qts, tx, i, 2, a, l, 0);
+                tx_descs += 2;
+                break;
+            case 1:
+                dp_packed_add_indirect(qts, tx, i,
+                                       tables + (batch + i) * 32, 2, a, l, 0);
+                tx_descs++;
+                break;
+            default:
+                dp_packed_add(qts, tx, i, 1, &b, &whole, 0);
+                tx_descs++;
+                break;
+            }
+        }
+        dp_packed_kick(net, tx);
+        for (uint16_t i = 0; i < batch; i++) {
+            uint16_t id;
+
+            g_assert(dp_packed_wait_used(qts, tx, &id, NULL, DP_TIMEOUT_US));
+            g_assert_cmpuint(id, ==, i);
+        }
+        for (uint16_t i = 0; i < batch; i++) {
+            uint32_t len = 60 + (seq + i) * 37 % 1400, used_len;
+            struct virtio_net_hdr_mrg_rxbuf *hdr = (void *)got;
+            uint16_t id;
+
+            g_assert(dp_packed_wait_used(qts, rx, &id, &used_len,
+                                         DP_TIMEOUT_US));
+            g_assert_cmpuint(id, ==, i);
+            g_assert_cmpuint(used_len, ==, DP_HDR_LEN + len);
+            qtest_memread(qts, rxbuf + i * DP_BUF_LEN, got, used_len);
+            dp_fill_frame(frame, len, seq + i);
+            g_assert_cmpuint(le16_to_cpu(hdr->num_buffers), ==, 1);
+            g_assert(memcmp(got + DP_HDR_LEN, frame, len) == 0);
+        }
+        seq += batch;
+    }
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-packets") - tx0, ==, seq);
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-packets") - rx0, ==, seq);
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors"), ==, 0);
+    g_test_message("%u frames, %u TX and %u RX descriptors (ring size %u)",
+                   seq, tx_descs, rx_descs, tx->num);
+    guest_free(alloc, rxbuf);
+    guest_free(alloc, txbuf);
+    guest_free(alloc, tables);
+    g_assert_cmpuint(tx_descs, ==, rx_descs);
+    return tx_descs;
+}
+
+static void test_packed_loopback(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    g_autofree DpPacked *rx = g_new0(DpPacked, 1);
+    g_autofree DpPacked *tx = g_new0(DpPacked, 1);
+    unsigned int descs;
+
+    g_assert(dp_packed_init(net, alloc, rx, tx) & VIRTIO_CONFIG_S_DRIVER_OK);
+    g_assert(net->vdev->bus->get_guest_features(net->vdev) &
+             (1ull << VIRTIO_F_RING_PACKED));
+    /*
+     * 16 frames a round take 21 descriptors each way on average: 3 times
+     * round the rings, whatever their size (it differs between the bases)
+     */
+    descs = dp_packed_traffic(global_qtest, net, alloc, rx, tx,
+                              3 * tx->num / 21 + 2);
+    g_assert_cmpuint(descs, >, 3 * tx->num);
+    g_assert_cmpuint(tx->avail, ==, descs % (2 * tx->num));
+    g_assert_cmpuint(rx->used, ==, descs % (2 * rx->num));
+}
+
+/*
+ * Reset and renegotiation: packed rings again from the start, then split
+ * rings (libqos's), then packed ones once more
+ */
+static void test_packed_reset(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    g_autofree DpPacked *rx = g_new0(DpPacked, 1);
+    g_autofree DpPacked *tx = g_new0(DpPacked, 1);
+
+    g_assert(dp_packed_init(net, alloc, rx, tx) & VIRTIO_CONFIG_S_DRIVER_OK);
+    dp_packed_traffic(qts, net, alloc, rx, tx, 3);
+    g_assert(dp_packed_init(net, alloc, rx, tx) & VIRTIO_CONFIG_S_DRIVER_OK);
+    dp_packed_traffic(qts, net, alloc, rx, tx, 3);
+    g_assert(dp_reinit(net, alloc, 0) & VIRTIO_CONFIG_S_DRIVER_OK);
+    g_assert(!(net->vdev->bus->get_guest_features(net->vdev) &
+               (1ull << VIRTIO_F_RING_PACKED)));
+    dp_loopback(qts, net, alloc, 0, 8, 200);
+    g_assert(dp_packed_init(net, alloc, rx, tx) & VIRTIO_CONFIG_S_DRIVER_OK);
+    dp_packed_traffic(qts, net, alloc, rx, tx, 3);
+}
+
 static void register_vhost_dp_test(void)
 {
     QOSGraphTestOptions opts = {
@@ -1002,6 +1156,11 @@ static void register_vhost_dp_test(void)
     qos_add_test("vhost-dp/reset", "virtio-net", test_reset, &opts);
     opts.edge.extra_device_opts = "mq=on,disable-legacy=on";
     qos_add_test("vhost-dp/churn/reset", "virtio-net", test_churn_reset,
+                 &opts);
+    opts.edge.extra_device_opts = "packed=on,disable-legacy=on";
+    qos_add_test("vhost-dp/packed/loopback", "virtio-net",
+                 test_packed_loopback, &opts);
+    qos_add_test("vhost-dp/packed/reset", "virtio-net", test_packed_reset,
                  &opts);
     opts.edge.extra_device_opts = "mq=on";
     qos_add_test("vhost-dp/hotplug", "virtio-net", test_hotplug, &opts);
