@@ -8,8 +8,9 @@
 #
 # Usage: qemu-fuzz.sh [SECONDS]   (default 300)
 # Half the time goes to the series' own qos targets, virtio-net-vhostdp
-# and its zero-copy twin (the loopback driver holds transmitted frames in
-# guest memory), which write rings and descriptors; the other half to
+# and its twins (zero-copy: the loopback driver holds transmitted frames
+# in guest memory; rx-read; packed: packed virtqueues), which write rings
+# and descriptors; the other half to
 # generic-fuzz on
 # the device's registers, with the queue pair in the main loop and in an
 # IOThread.  Crashes land in build/qemu-fuzz/.
@@ -94,9 +95,10 @@ run_target() {
     grep -E '^Done [0-9]+ runs' "$log" | tail -1 | sed 's/^/vhost-dp:   /'
 }
 # The rings: the target writes them itself (tests/qtest/fuzz/vhost_dp_fuzz.c)
-run_target virtio-net-vhostdp $((seconds / 6))
-run_target virtio-net-vhostdp-zero-copy $((seconds / 6))
-run_target virtio-net-vhostdp-rx-read $((seconds / 2 - 2 * (seconds / 6)))
+run_target virtio-net-vhostdp $((seconds / 8))
+run_target virtio-net-vhostdp-zero-copy $((seconds / 8))
+run_target virtio-net-vhostdp-rx-read $((seconds / 8))
+run_target virtio-net-vhostdp-packed $((seconds / 2 - 3 * (seconds / 8)))
 seconds=$((seconds - seconds / 2))
 
 # The device's registers: generic-fuzz (it cannot fill rings the

@@ -14,10 +14,18 @@
  * must stop its queue, never crash QEMU or make it spin: every action
  * ends with the main loop drained, which a spinning queue would never
  * let happen.
+ *
+ * The -packed target does the same on packed virtqueues (packed=on, and
+ * the loopback driver holding transmitted frames): a buffer is a chain
+ * of one to three descriptors at the driver's position, a raw descriptor
+ * has any flags (the avail and used bits too) and its next field is the
+ * buffer id, and moving the avail index moves the driver's position.
+ * libqos lays out split rings: the packed ones lie over their memory.
  */
 
 #include "qemu/osdep.h"
 
+#include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "tests/qtest/libqtest.h"
 #include "tests/qtest/libqos/virtio-net.h"
@@ -43,6 +51,13 @@ typedef struct DpFuzzAction {
     uint64_t addr;      /* raw: a guest address; add: data bytes */
 } QEMU_PACKED DpFuzzAction;
 
+/* virtio's largest ring */
+#define DP_FUZZ_MAX_SIZE    1024
+
+/* Packed rings: the driver's next position on each, in [0, 2 * size) */
+static bool dp_fuzz_packed;
+static unsigned int dp_fuzz_pos[2];
+
 /*
  * Every run resets the device (which stops the dataplane) and sets it
  * up again on new rings, up to DRIVER_OK, which starts it.  The
@@ -59,13 +74,56 @@ static void vhost_dp_fuzz_start(QTestState *s, QVirtioNet *net)
     qvirtio_reset(dev);
     qvirtio_set_acknowledge(dev);
     qvirtio_set_driver(dev);
+    dp_fuzz_packed = qvirtio_get_features(dev) &
+                     (1ull << VIRTIO_F_RING_PACKED);
     qvirtio_set_features(dev, qvirtio_get_features(dev) &
                               ~QVIRTIO_F_BAD_FEATURE);
     for (int i = 0; i < 2; i++) {
-        net->queues[i] = qvirtqueue_setup(dev, fuzz_qos_alloc, i);
+        QVirtQueue *q = qvirtqueue_setup(dev, fuzz_qos_alloc, i);
+
+        net->queues[i] = q;
+        dp_fuzz_pos[i] = 0;
+        if (dp_fuzz_packed) {
+            /*
+             * Nothing available yet, no events asked for.  Not with
+             * qtest_memset(): the fuzzer's wrapper of it leaks its buffer.
+             */
+            static const struct vring_packed_desc zero[DP_FUZZ_MAX_SIZE];
+
+            g_assert(q->size <= DP_FUZZ_MAX_SIZE);
+            qtest_memwrite(s, q->desc, zero, q->size * sizeof(zero[0]));
+            qtest_memwrite(s, q->avail, zero,
+                           sizeof(struct vring_packed_desc_event));
+            qtest_memwrite(s, q->used, zero,
+                           sizeof(struct vring_packed_desc_event));
+        }
     }
     qvirtio_set_driver_ok(dev);
     flush_events(s);
+}
+
+/* A chain of @n descriptors over @buf at the driver's position */
+static void vhost_dp_fuzz_packed_add(QTestState *s, QVirtQueue *q, int qi,
+                                     uint64_t buf, uint32_t len,
+                                     unsigned int n, uint16_t id)
+{
+    unsigned int pos = dp_fuzz_pos[qi], size = q->size;
+
+    /* the first descriptor's flags last, as a driver publishes a chain */
+    for (int i = n - 1; i >= 0; i--) {
+        unsigned int p = (pos + i) % (2 * size);
+        uint64_t d = q->desc + (p % size) * sizeof(struct vring_packed_desc);
+        uint16_t flags = (p < size ? 1 << VRING_PACKED_DESC_F_AVAIL
+                                   : 1 << VRING_PACKED_DESC_F_USED) |
+                         (qi == 0 ? VRING_DESC_F_WRITE : 0) |
+                         ((unsigned int)i + 1 < n ? VRING_DESC_F_NEXT : 0);
+
+        qtest_writeq(s, d, buf + i * (len / n));
+        qtest_writel(s, d + 8, len / n);
+        qtest_writew(s, d + 12, id);
+        qtest_writew(s, d + 14, flags);
+    }
+    dp_fuzz_pos[qi] = (pos + n) % (2 * size);
 }
 
 static void vhost_dp_fuzz(QTestState *s, const unsigned char *data,
@@ -97,6 +155,12 @@ static void vhost_dp_fuzz(QTestState *s, const unsigned char *data,
             qtest_memwrite(s, buf, data, len);
             data += len;
             size -= len;
+            if (dp_fuzz_packed) {
+                vhost_dp_fuzz_packed_add(s, q, a.queue % 2, buf, len,
+                                         1 + a.index % 3, a.next);
+                dev->bus->virtqueue_kick(dev, q);
+                break;
+            }
             qvirtqueue_kick(s, dev, q,
                             qvirtqueue_add(s, q, buf, len, a.queue % 2 == 0,
                                            a.flags & 1));
@@ -110,6 +174,11 @@ static void vhost_dp_fuzz(QTestState *s, const unsigned char *data,
             qtest_writew(s, d + 14, a.next);
             break;
         case DP_FUZZ_AVAIL:
+            if (dp_fuzz_packed) {
+                dp_fuzz_pos[a.queue % 2] = (dp_fuzz_pos[a.queue % 2] +
+                                            a.index) % (2 * q->size);
+                break;
+            }
             idx = qtest_readw(s, q->avail + 2);
             qtest_writew(s, q->avail + 4 + 2 * (idx % q->size),
                          a.next % q->size);
@@ -173,6 +242,18 @@ static void register_vhost_dp_fuzz_targets(void)
             "virtio-net",
             &(QOSGraphTestOptions){.before = vhost_dp_fuzz_cmdline,
                                    .arg = (void *)",zero-copy=on,rx-read=on"}
+            );
+    fuzz_add_qos_target(&(FuzzTarget){
+            .name = "virtio-net-vhostdp-packed",
+            .description = "The same on packed virtqueues, with the "
+            "loopback driver holding transmitted frames",
+            .pre_fuzz = &vhost_dp_pre_fuzz,
+            .fuzz = vhost_dp_fuzz,},
+            "virtio-net",
+            &(QOSGraphTestOptions){
+                .before = vhost_dp_fuzz_cmdline,
+                .arg = (void *)",zero-copy=on",
+                .edge.extra_device_opts = "packed=on,disable-legacy=on"}
             );
 }
 
