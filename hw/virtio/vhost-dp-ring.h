@@ -178,6 +178,7 @@ struct DpVring {
 
     /* resolved at start; [io] while started with a vIOMMU */
     bool ready;                     /* set up: the engine serves it */
+    bool packed;                    /* DpRings.packed, when mapped */
     struct vring_desc *desc;        /* packed: the descriptor ring */
     struct vring_avail *avail;      /* packed: the driver event area */
     struct vring_used *used;        /* packed: the device event area */
@@ -316,7 +317,7 @@ uint16_t dp_packed_avail_idx(DpVring *vr);
  */
 static inline uint16_t dp_avail_idx(DpVring *vr)
 {
-    if (vr->rings->packed) {
+    if (unlikely(vr->packed)) {
         return dp_packed_avail_idx(vr);
     }
     return le16_to_cpu(qatomic_read((uint16_t *)DP_AVAIL_AT(vr, 2)));
@@ -343,7 +344,7 @@ static inline void dp_vring_put(DpVring *vr, uint16_t head, uint32_t len)
 {
     size_t off;
 
-    if (vr->rings->packed) {
+    if (unlikely(vr->packed)) {
         dp_packed_put(vr, head, len);
         return;
     }
