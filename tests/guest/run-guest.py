@@ -463,20 +463,12 @@ class SkipTest(Exception):
     pass
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["slirp", "iommu", "iommu-ats", "tap",
-                                     "qemu-tap", "migrate"])
-    ap.add_argument("--demo", action="store_true")
-    ap.add_argument("--packed", action="store_true")
-    ap.add_argument("--timeout", type=int, default=180)
-    a = ap.parse_args()
-    g = Guest(a.mode, a.demo, a.timeout, a.packed)
+def run_guest(g):
+    """Run @g, clean up after it and print its results; the exit status"""
     try:
         g.run()
     except SkipTest as e:
         print(f"SKIP: {LABEL}{g.name}: {e}")
-        g.cleanup()
         return 0
     except Exception as e:
         import traceback
@@ -486,6 +478,17 @@ def main():
     finally:
         g.cleanup()
     return 1 if g.report() else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["slirp", "iommu", "iommu-ats", "tap",
+                                     "qemu-tap", "migrate"])
+    ap.add_argument("--demo", action="store_true")
+    ap.add_argument("--packed", action="store_true")
+    ap.add_argument("--timeout", type=int, default=180)
+    a = ap.parse_args()
+    return run_guest(Guest(a.mode, a.demo, a.timeout, a.packed))
 
 
 if __name__ == "__main__":

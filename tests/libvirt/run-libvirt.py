@@ -400,21 +400,7 @@ def main():
             prop = "unchanged"
         os.execvp("unshare", ["unshare", "--mount", "--propagation", prop,
                               sys.executable] + sys.argv)
-    demo = "--demo" in sys.argv
-    g = LibvirtGuest(demo, 240)
-    try:
-        g.run()
-    except rg.SkipTest as e:
-        print(f"SKIP: {rg.LABEL}libvirt: {e}")
-        g.cleanup()
-        return 0
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        g.host(False, f"{type(e).__name__}: {e}")
-    finally:
-        g.cleanup()
-    return 1 if g.report() else 0
+    return rg.run_guest(LibvirtGuest("--demo" in sys.argv, 240))
 
 
 if __name__ == "__main__":

@@ -205,16 +205,11 @@ static void dp_common_cfg_writeq(QVirtioPCIDevice *dev, size_t lo,
 }
 
 /*
- * Reset the device and set its rings up again, as @o says (the modern
- * PCI interface for anything but the defaults).  Queues left out are
- * NULL in net->queues[]; a queue that is not NULL there is cleaned up.
+ * Drop libqos's queues and reset the device, up to the driver step of
+ * a new negotiation; returns the features the device offers
  */
-uint8_t dp_reinit_with(QVirtioNet *net, QGuestAllocator *alloc,
-                       const DpReinit *o)
+static uint64_t dp_restart_driver(QVirtioNet *net, QGuestAllocator *alloc)
 {
-    QVirtioPCIDevice *dev = container_of(net->vdev, QVirtioPCIDevice, vdev);
-    uint64_t features;
-
     for (int i = 0; i < net->n_queues; i++) {
         if (net->queues[i]) {
             qvirtqueue_cleanup(net->vdev->bus, net->queues[i], alloc);
@@ -224,9 +219,22 @@ uint8_t dp_reinit_with(QVirtioNet *net, QGuestAllocator *alloc,
     qvirtio_reset(net->vdev);
     qvirtio_set_acknowledge(net->vdev);
     qvirtio_set_driver(net->vdev);
+    return qvirtio_get_features(net->vdev);
+}
+
+/*
+ * Reset the device and set its rings up again, as @o says (the modern
+ * PCI interface for anything but the defaults).  Queues left out are
+ * NULL in net->queues[]; a queue that is not NULL there is cleaned up.
+ */
+uint8_t dp_reinit_with(QVirtioNet *net, QGuestAllocator *alloc,
+                       const DpReinit *o)
+{
+    QVirtioPCIDevice *dev = container_of(net->vdev, QVirtioPCIDevice, vdev);
     /* libqos lays out split rings */
-    features = qvirtio_get_features(net->vdev) &
-               ~(QVIRTIO_F_BAD_FEATURE | (1ull << VIRTIO_F_RING_PACKED));
+    uint64_t features = dp_restart_driver(net, alloc) &
+        ~(QVIRTIO_F_BAD_FEATURE | (1ull << VIRTIO_F_RING_PACKED));
+
     qvirtio_set_features(net->vdev, features);
     for (int i = 0; i < net->n_queues; i++) {
         if (!o->tx_only || i == 1) {
@@ -323,18 +331,8 @@ uint8_t dp_packed_init(QVirtioNet *net, QGuestAllocator *alloc,
                        DpPacked *rx, DpPacked *tx)
 {
     QTestState *qts = global_qtest;
-    uint64_t features;
+    uint64_t features = dp_restart_driver(net, alloc);
 
-    for (int i = 0; i < net->n_queues; i++) {
-        if (net->queues[i]) {
-            qvirtqueue_cleanup(net->vdev->bus, net->queues[i], alloc);
-        }
-        net->queues[i] = NULL;
-    }
-    qvirtio_reset(net->vdev);
-    qvirtio_set_acknowledge(net->vdev);
-    qvirtio_set_driver(net->vdev);
-    features = qvirtio_get_features(net->vdev);
     g_assert(features & (1ull << VIRTIO_F_RING_PACKED));
     qvirtio_set_features(net->vdev, features & ~QVIRTIO_F_BAD_FEATURE);
     for (int i = 0; i < net->n_queues; i++) {
