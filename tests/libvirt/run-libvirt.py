@@ -46,6 +46,8 @@ DOMAIN = "vdp-guest"
 LIBVIRT_DIRS = ("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt",
                 "/var/log/libvirt", "/var/cache/libvirt")
 
+# no __pycache__ in the source tree
+sys.dont_write_bytecode = True
 _spec = importlib.util.spec_from_file_location(
     "run_guest", os.path.join(REPO, "tests", "guest", "run-guest.py"))
 rg = importlib.util.module_from_spec(_spec)
