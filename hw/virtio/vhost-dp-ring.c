@@ -853,6 +853,11 @@ void dp_packed_put(DpVring *vr, uint16_t head, uint32_t len)
     uint16_t flags = pos < vr->num ? (1 << VRING_PACKED_DESC_F_AVAIL) |
                                      (1 << VRING_PACKED_DESC_F_USED) : 0;
 
+    if (unlikely(vr->p_nfree >= vr->num)) {
+        /* more puts than chains taken: an engine bug, not a guest's */
+        dp_vring_error(vr, "a used element for no chain outstanding");
+        return;
+    }
     if (vr->index == DP_RX) {
         flags |= VRING_DESC_F_WRITE;
     }

@@ -1086,6 +1086,21 @@ static void test_packed_event(void)
     packed_teardown();
 }
 
+/*
+ * A put for no chain outstanding (an engine bug) stops the ring rather
+ * than writing past the free handles (ASan sees that in its build)
+ */
+static void test_packed_put_unowned(void)
+{
+    packed_setup(PACKED_BASE(WRAP1, WRAP1));
+    dp_vring_put(&fake->vr, 3, 1);
+    g_assert(fake->vr.broken);
+    g_assert_cmpuint(fake->reports, ==, 1);
+    g_assert_cmpuint(fake->vr.p_nfree, ==, NUM);
+    g_assert_cmpuint(fake->vr.p_used, ==, 0);
+    packed_teardown();
+}
+
 /* Used elements are marked dirty in the descriptor ring, and only there */
 static void test_packed_dirty(void)
 {
@@ -1159,5 +1174,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-dp-ring/packed/base", test_packed_base);
     g_test_add_func("/vhost-dp-ring/packed/event", test_packed_event);
     g_test_add_func("/vhost-dp-ring/packed/dirty", test_packed_dirty);
+    g_test_add_func("/vhost-dp-ring/packed/put-unowned",
+                    test_packed_put_unowned);
     return g_test_run();
 }
