@@ -424,10 +424,17 @@ void dp_engine_detach(VhostDpEngine *e)
     e->bh = NULL;
 }
 
-/* Run the queue pair once more (it was enabled) */
+/*
+ * Run the started queue pair once more (it was enabled, or its rate
+ * changed).  Through its own BH, which the detach cancels in the
+ * IOThread: a one-shot BH still queued behind the detach would run
+ * dp_run() on an engine the main thread has freed meanwhile (seen as a
+ * crash at QEMU's exit, net_cleanup() freeing the engine).
+ */
 void dp_engine_rerun(VhostDpEngine *e)
 {
-    aio_bh_schedule_oneshot(e->ctx, dp_run_bh, e);
+    assert(e->started && e->bh);
+    qemu_bh_schedule(e->bh);
 }
 
 typedef struct DpInvalidate {
