@@ -882,8 +882,9 @@ static G_GNUC_NO_INLINE void dp_packed_flush(DpVring *vr,
     bool notify;
 
     if (qatomic_read(&rg->log_all)) {
-        unsigned int first = dp_packed_slot(vr, vr->p_flushed);
-        unsigned int n = dp_packed_dist(vr, vr->p_flushed, new);
+        /* the elements put since the last flush, which set p_signalled */
+        unsigned int first = dp_packed_slot(vr, old);
+        unsigned int n = dp_packed_dist(vr, old, new);
 
         n = MIN(n, num);
         if (first + n <= num) {
@@ -895,7 +896,6 @@ static G_GNUC_NO_INLINE void dp_packed_flush(DpVring *vr,
                                (first + n - num) * dsz);
         }
     }
-    vr->p_flushed = new;
 
     /* the elements must be visible before we read the guest's event */
     smp_mb();
@@ -1002,7 +1002,7 @@ bool dp_vring_begin(DpVring *vr)
         dp_vring_error(vr, "packed vring base 0x%x is beyond the ring "
                        "size %u", vr->base, num);
     }
-    vr->p_flushed = vr->p_signalled = vr->p_used;
+    vr->p_signalled = vr->p_used;
     dp_packed_free(vr);
     vr->p_chain = g_new(DpPackedChain, num);
     vr->p_order = g_new(uint16_t, num);

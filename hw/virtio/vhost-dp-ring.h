@@ -200,8 +200,7 @@ struct DpVring {
     /* [io] packed vrings only, see DpPackedChain */
     unsigned int p_avail;           /* where the next chain starts */
     unsigned int p_used;            /* where the next used element goes */
-    unsigned int p_flushed;         /* p_used at the last flush */
-    unsigned int p_signalled;       /* p_used at the last interrupt */
+    unsigned int p_signalled;       /* p_used at the last flush */
     uint16_t p_found;               /* chains found: the "avail index" */
     unsigned int p_nfree;
     DpPackedChain *p_chain;         /* by handle */
