@@ -592,7 +592,9 @@ static bool dptap_complete(VhostDpDriver *drv, Error **errp)
                 l = l->next;
             }
             fd = dptap_get_fd(tap->fd ? tap->fd : l->value, errp);
-            if (fd >= 0 && tap->vnet_hdr && tap_probe_vnet_hdr(fd, NULL) != 1) {
+            /* it returns the IFF_VNET_HDR bit, not 1 */
+            if (fd >= 0 && tap->vnet_hdr &&
+                tap_probe_vnet_hdr(fd, NULL) <= 0) {
                 error_setg(errp, "vhost-dp-tap: fd %s has no vnet header "
                            "(IFF_VNET_HDR); use vnet-hdr=off",
                            tap->fd ? tap->fd : l->value);

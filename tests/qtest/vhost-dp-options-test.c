@@ -10,7 +10,11 @@
  */
 
 #include "qemu/osdep.h"
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include "libqtest.h"
+#include "qemu/cutils.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 
@@ -210,10 +214,73 @@ static void test_options(void)
     qtest_quit(qts);
 }
 
+/* A TAP of the test's, opened with or without a vnet header */
+static int dp_open_tap(const char *ifname, bool vnet_hdr)
+{
+    struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+    int fd = open("/dev/net/tun", O_RDWR);
+
+    g_assert(fd >= 0);
+    if (vnet_hdr) {
+        ifr.ifr_flags |= IFF_VNET_HDR;
+    }
+    pstrcpy(ifr.ifr_name, sizeof(ifr.ifr_name), ifname);
+    g_assert(ioctl(fd, TUNSETIFF, &ifr) == 0);
+    return fd;
+}
+
+/*
+ * TAP file descriptors passed in with getfd, as libvirt passes them:
+ * vhost-dp-tap takes one opened with IFF_VNET_HDR (vnet-hdr is on by
+ * default), and refuses one without it unless vnet-hdr=off.
+ */
+static void test_tap_fds(void)
+{
+    char ifname[IFNAMSIZ];
+    QTestState *qts;
+    int fd;
+
+    if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK)) {
+        g_test_skip("TAP needs root and /dev/net/tun");
+        return;
+    }
+    snprintf(ifname, sizeof(ifname), "vdpf%d", getpid());
+    qts = qtest_init("-M none");
+
+    fd = dp_open_tap(ifname, true);
+    qtest_qmp_fds_assert_success(qts, &fd, 1, "{'execute': 'getfd', "
+                                 "'arguments': {'fdname': 'tap0'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'vhost-dp-tap', 'id': 't0', "
+                             "'fds': ['tap0']}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 't0'}}");
+    close(fd);
+
+    /* the TAP went with its last fd; this is a new one */
+    fd = dp_open_tap(ifname, false);
+    qtest_qmp_fds_assert_success(qts, &fd, 1, "{'execute': 'getfd', "
+                                 "'arguments': {'fdname': 'tap1'}}");
+    dp_expect_error(qts, "has no vnet header (IFF_VNET_HDR)",
+                    "{'execute': 'object-add', 'arguments': "
+                    "{'qom-type': 'vhost-dp-tap', 'id': 't1', "
+                    "'fd': 'tap1'}}");
+    qtest_qmp_fds_assert_success(qts, &fd, 1, "{'execute': 'getfd', "
+                                 "'arguments': {'fdname': 'tap2'}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-add', 'arguments': "
+                             "{'qom-type': 'vhost-dp-tap', 'id': 't2', "
+                             "'fd': 'tap2', 'vnet-hdr': false}}");
+    qtest_qmp_assert_success(qts, "{'execute': 'object-del', 'arguments': "
+                             "{'id': 't2'}}");
+    close(fd);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     qtest_add_func("/vhost-dp/options", test_options);
+    qtest_add_func("/vhost-dp/tap/fds", test_tap_fds);
 #ifdef CONFIG_VHOST_DP_DPDK
     qtest_add_func("/vhost-dp/dpdk/options", test_dpdk_options);
 #endif
