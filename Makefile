@@ -7,6 +7,8 @@
 #   make build-dev  the same on the dev base, the newest QEMU in Debian
 #   make check    the above, the ASan+UBSan build, then every test (the
 #                 qtests also on the dev base)
+#   make libvirt  Debian 12's libvirt with the patches of libvirt/, built in
+#                 build/libvirt-build (make check runs it)
 #   make demo     the above, then the main job: a real guest on vhostdp
 #   make bench    the benchmark harness
 #   make fuzz     fuzz the ring core for FUZZ_SECONDS (default 300)
@@ -32,6 +34,7 @@ export CCACHE_NOHASHDIR := 1
 export CCACHE_MAXSIZE ?= 5G
 
 .PHONY: all deps build build-dev build-asan guest check demo bench fuzz \
+	libvirt \
 	fuzz-coverage series-build-each \
 	fuzz-qemu \
 	series series-check clean
@@ -58,7 +61,10 @@ build-asan: build
 guest: deps
 	@$(REPO)/tests/guest/build-image.sh > /dev/null
 
-check: build build-asan build-dev guest
+libvirt: deps
+	@$(REPO)/libvirt/build.sh
+
+check: build build-asan build-dev guest libvirt
 	@$(REPO)/build-aux/deps.sh fuzz
 	@$(REPO)/build-aux/run-tests.sh
 

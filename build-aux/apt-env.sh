@@ -3,8 +3,8 @@
 # Private apt configuration for the vhost-dp build scripts (sourced).
 #
 # The scripts need archives the machine may not list: the source
-# packages of Debian 13, sid and experimental (the QEMU bases) and
-# bookworm-backports (meson >= 1.5).
+# packages of Debian 13, sid and experimental (the QEMU bases), of
+# Debian 12 (libvirt, for libvirt/) and bookworm-backports (meson >= 1.5).
 # Rather than edit the system's sources, this builds a private apt
 # configuration from the Debian mirror the machine is already configured
 # with, and every apt call of the project goes through it.
@@ -74,6 +74,11 @@ vdp_apt_setup() {
         # mirror's sid and experimental Release files expire within days;
         # the dev base's .dsc checksum is pinned, so an expired index
         # cannot slip an older source in.
+        # libvirt/: Debian 12's libvirt source, which its patches apply to
+        echo "deb-src [signed-by=$keyring] $mirror $codename main"
+        echo "deb-src [signed-by=$keyring] $mirror $codename-updates main"
+        [ -z "$security" ] ||
+            echo "deb-src [signed-by=$keyring] $security $codename-security main"
         echo "deb-src [signed-by=$keyring] $mirror trixie main"
         echo "deb-src [signed-by=$keyring check-valid-until=no] $mirror sid main"
         echo "deb-src [signed-by=$keyring check-valid-until=no] $mirror" \

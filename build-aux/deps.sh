@@ -18,6 +18,10 @@ build_pkgs=(
     python3 python3-venv python3-setuptools flex bison bzip2 xz-utils
     libglib2.0-dev libfdt-dev libpixman-1-dev zlib1g-dev
     libslirp-dev liburing-dev libdpdk-dev libxdp-dev libbpf-dev
+    # libvirt/: Debian 12's libvirt with the vhost-dp patches
+    libxml2-dev libxml2-utils xsltproc libgnutls28-dev libyajl-dev
+    libtirpc-dev libcap-ng-dev libnl-3-dev libnl-route-3-dev libudev-dev
+    libpciaccess-dev libreadline-dev python3-docutils
 )
 run_pkgs=(
     seabios qemu-system-data ipxe-qemu iproute2 procps iperf3

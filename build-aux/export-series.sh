@@ -172,7 +172,7 @@ export_commits() {
         case "$f" in
         README.md | Makefile | MAINTAINERS | .gitignore | .ci/* | \
         build-aux/* | patches/* | tests/bench/* | tests/guest/* | \
-        tests/build/* | tests/fuzz/* | tests/libvirt/*) continue ;;
+        tests/build/* | tests/fuzz/* | tests/libvirt/* | libvirt/*) continue ;;
         esac
         case " $used_files " in *" $f "*) ;; *) missing+=" $f" ;; esac
     done < <(git -C "$repo" ls-files --cached --others --exclude-standard)
