@@ -71,6 +71,7 @@ fetch() {
     echo "$cache/libvirt-$v"
 }
 
+mkdir -p "$repo/build"
 pristine=$(fetch)
 version=$(cat "$pristine/.vhost-dp-version")
 want=$( (echo "$version"; cat "${patches[@]}") | sha256sum | cut -c1-16)
