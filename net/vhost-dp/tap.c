@@ -117,6 +117,8 @@ struct VhostDpTap {
     int nfds;
     int *tapfds;
     TapQueue *open[TAP_MAX_QUEUES];
+    /* queues detached from the multiqueue TAP (TUNSETQUEUE) */
+    bool detached[TAP_MAX_QUEUES];
 };
 
 /*
@@ -384,13 +386,23 @@ static void dptap_set_enabled(VhostDpDriver *drv, VhostDpDriverQueue *dq,
                             bool enabled)
 {
     TapQueue *q = container_of(dq, TapQueue, dq);
+    VhostDpTap *tap = q->tap;
 
-    /* a multiqueue TAP must not queue frames for a disabled queue pair */
-    if (q->tap->nfds > 1 &&
-        (enabled ? tap_fd_enable(q->fd) : tap_fd_disable(q->fd)) < 0) {
+    /*
+     * A multiqueue TAP must not queue frames for a disabled queue pair.
+     * The kernel refuses to attach an attached queue (or detach a
+     * detached one), and virtio-net repeats itself: change only what
+     * changes.  The kernel's steering counts the attached queues.
+     */
+    if (tap->nfds <= 1 || tap->detached[q->index] == !enabled) {
+        return;
+    }
+    if ((enabled ? tap_fd_enable(q->fd) : tap_fd_disable(q->fd)) < 0) {
         warn_report("vhost-dp-tap: could not %s TAP queue %u",
                     enabled ? "attach" : "detach", q->index);
+        return;
     }
+    tap->detached[q->index] = !enabled;
 }
 
 /*
