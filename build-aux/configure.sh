@@ -21,7 +21,7 @@ flags=(
     --enable-tcg --enable-kvm
     --enable-vhost-kernel --enable-vhost-net --enable-vhost-user
     --enable-slirp --enable-linux-io-uring --enable-pixman
-    --enable-vhost-dp --enable-vhost-dp-dpdk
+    --enable-vhost-dp --enable-vhost-dp-dpdk --enable-bpf
     --disable-download --disable-install-blobs --disable-docs
     --disable-tools
     --enable-werror

@@ -823,6 +823,14 @@ uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
                  (1ULL << VIRTIO_F_RING_PACKED) |
                  (1ULL << VHOST_F_LOG_ALL);
 
+    /*
+     * RSS: virtio-net keeps it (and masks it) unless its eBPF program
+     * loaded and the driver took it; the frames then arrive on the queue
+     * pair the guest's table picks, and the engine has nothing to do
+     */
+    if (caps->steering) {
+        f |= 1ULL << VIRTIO_NET_F_RSS;
+    }
     if (caps->tx_offloads & VHOST_DP_CAP_CSUM) {
         f |= 1ULL << VIRTIO_NET_F_CSUM;
         if (caps->tx_offloads & VHOST_DP_CAP_TSO4) {

@@ -267,11 +267,15 @@ void vhost_dp_queue_wake(VhostDpDriverQueue *dq);
  * @tx_offloads: VHOST_DP_CAP_* the driver accepts on transmit (frames
  *     that still need a checksum or segmentation).
  * @rx_offloads: VHOST_DP_CAP_* the driver may produce on receive.
+ * @steering: the driver's device spreads received frames over its queue
+ *     pairs with a steering eBPF program (set_steering_ebpf), which is how
+ *     the guest's RSS configuration is applied.
  */
 typedef struct VhostDpDriverCaps {
     unsigned int max_queues;
     uint32_t tx_offloads;
     uint32_t rx_offloads;
+    bool steering;
 } VhostDpDriverCaps;
 
 struct VhostDpDriver {
@@ -313,6 +317,15 @@ struct VhostDpDriverClass {
      */
     void (*set_enabled)(VhostDpDriver *drv, VhostDpDriverQueue *dq,
                         bool enabled);
+
+    /*
+     * optional, with caps.steering: steer the frames the device receives
+     * to its queue pairs with eBPF program @prog_fd (virtio-net's RSS
+     * program, which holds the guest's key and indirection table), or
+     * with the device's default when @prog_fd is -1.  Called under the
+     * BQL; returns false if the device refused it.
+     */
+    bool (*set_steering_ebpf)(VhostDpDriver *drv, int prog_fd);
 
     /* optional: complete the object's set-up (user_creatable complete) */
     bool (*complete)(VhostDpDriver *drv, Error **errp);

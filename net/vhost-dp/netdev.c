@@ -165,6 +165,21 @@ static int vhost_dp_set_vnet_endianness(NetClientState *nc, bool enable)
     return 0;
 }
 
+/*
+ * virtio-net's RSS for a vhost backend: its eBPF steering program, which
+ * a driver with caps.steering attaches to its device
+ */
+static bool vhost_dp_set_steering_ebpf(NetClientState *nc, int prog_fd)
+{
+    VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
+    VhostDpDriverClass *dc = VHOST_DP_DRIVER_GET_CLASS(s->net->drv);
+    bool ok = dc->set_steering_ebpf &&
+              dc->set_steering_ebpf(s->net->drv, prog_fd);
+
+    trace_vhost_dp_set_steering_ebpf(nc->name, prog_fd, ok);
+    return ok;
+}
+
 static void vhost_dp_set_offload(NetClientState *nc, const NetOffloads *ol)
 {
     VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
@@ -312,6 +327,7 @@ static NetClientInfo net_vhost_dp_info = {
     .has_vnet_hdr_len = vhost_dp_has_vnet_hdr_len,
     .has_ufo = vhost_dp_has_ufo,
     .has_uso = vhost_dp_has_uso,
+    .set_steering_ebpf = vhost_dp_set_steering_ebpf,
     .set_offload = vhost_dp_set_offload,
     .set_vnet_le = vhost_dp_set_vnet_endianness,
     .set_vnet_be = vhost_dp_set_vnet_endianness,

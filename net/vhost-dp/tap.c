@@ -392,7 +392,8 @@ static void dptap_set_enabled(VhostDpDriver *drv, VhostDpDriverQueue *dq,
      * A multiqueue TAP must not queue frames for a disabled queue pair.
      * The kernel refuses to attach an attached queue (or detach a
      * detached one), and virtio-net repeats itself: change only what
-     * changes.  The kernel's steering counts the attached queues.
+     * changes.  RSS steering counts the attached queues, as for QEMU's
+     * own TAP.
      */
     if (tap->nfds <= 1 || tap->detached[q->index] == !enabled) {
         return;
@@ -507,6 +508,16 @@ static void dptap_get_caps(VhostDpDriver *drv, VhostDpDriverCaps *caps)
     caps->max_queues = tap->nfds;
     caps->tx_offloads = tap->vnet_hdr ? ol : 0;
     caps->rx_offloads = tap->vnet_hdr ? ol : 0;
+    caps->steering = true;
+}
+
+/* The TAP's steering program: one for the device, set through any queue */
+static bool dptap_set_steering_ebpf(VhostDpDriver *drv, int prog_fd)
+{
+    VhostDpTap *tap = VHOST_DP_TAP(drv);
+
+    return tap->nfds && tap_fd_set_steering_ebpf(tap->tapfds[0],
+                                                 prog_fd) == 0;
 }
 
 static void dptap_set_rx_offloads(VhostDpDriver *drv, uint32_t rx)
@@ -684,6 +695,7 @@ static void dptap_class_init(ObjectClass *oc, const void *data)
     dc->close_queue = dptap_close_queue;
     dc->set_rx_offloads = dptap_set_rx_offloads;
     dc->set_enabled = dptap_set_enabled;
+    dc->set_steering_ebpf = dptap_set_steering_ebpf;
 
     vhost_dp_driver_class_add_props(oc, dptap_props, ARRAY_SIZE(dptap_props));
 }
