@@ -24,7 +24,7 @@ build_pkgs=(
     libpciaccess-dev libreadline-dev python3-docutils
 )
 run_pkgs=(
-    seabios qemu-system-data ipxe-qemu iproute2 procps iperf3
+    seabios qemu-system-data ipxe-qemu iproute2 procps iperf3 ethtool
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 )
 

@@ -32,6 +32,7 @@ kver=${kpkg#linux-image-}
 
 stamp="$kpkg $(cat "$here/init" "$here/udhcpc.sh" "$0" | sha256sum | cut -c1-16)"
 stamp+=" $(dpkg-query -W -f='${Version}' iperf3 2>/dev/null)"
+stamp+=" $(dpkg-query -W -f='${Version}' ethtool 2>/dev/null)"
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] &&
    [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.gz" ]; then
     echo "$out"
@@ -91,11 +92,16 @@ add_mod virtio_pci
 add_mod virtio_net
 printf '%s\n' "${order[@]}" > "$root/modules.order"
 
-# iperf3 and the libraries it needs, from the host's Debian packages
-cp "$(command -v iperf3)" "$root/usr/bin/iperf3"
-for lib in $(ldd "$(command -v iperf3)" | grep -o '/[^ ]*'); do
-    mkdir -p "$root/$(dirname "$lib")"
-    cp -L "$lib" "$root/$lib"
+# iperf3 and ethtool (RSS), and the libraries they need, from the host's
+# Debian packages
+for tool in iperf3 ethtool; do
+    exe=$(command -v "$tool" || echo "/usr/sbin/$tool")
+    [ -x "$exe" ] || vdp_die "$tool is missing: run build-aux/deps.sh"
+    cp "$exe" "$root/usr/bin/$tool"
+    for lib in $(ldd "$exe" | grep -o '/[^ ]*'); do
+        mkdir -p "$root/$(dirname "$lib")"
+        cp -L "$lib" "$root/$lib"
+    done
 done
 
 cp "$work/k/boot/vmlinuz-$kver" "$out/vmlinuz.new"

@@ -25,6 +25,12 @@
 #                           the namespace; the file's checksum tells that
 #                           no page the dataplane wrote was lost, and the
 #                           guest stays reachable on the destination
+#   run-guest.py rss        vhostdp + vhost-dp-tap with 4 queue pairs and
+#                           virtio-net's RSS (rss=on, root): the guest sets
+#                           its indirection table with ethtool -X, the host
+#                           sends datagrams of many flows into the TAP, and
+#                           the guest's per-queue counters show them where
+#                           the table says (all on queue 2, then spread)
 #
 # --packed: each with packed virtqueues (virtio-net-pci,packed=on), which
 # the guest checks it negotiated; the lines then say "<mode>-packed".
@@ -38,6 +44,7 @@ import http.server
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -53,6 +60,9 @@ BUILD = os.path.join(REPO, "build")
 QEMU = os.environ.get("VDP_QEMU") or os.path.join(BUILD, "qemu-system-x86_64")
 LABEL = os.environ.get("VDP_LABEL", "")
 TAP_NET = "192.168.77"
+# the RSS run: queue pairs, and flows the host sends per table
+RSS_QUEUES = 4
+RSS_FLOWS = 400
 
 
 def free_port():
@@ -163,13 +173,15 @@ class Guest:
             raise SkipTest("TAP needs root and /dev/net/tun")
         pid = os.getpid()
         self.ns = f"vdp-{self.mode}-{pid}"
-        suffix = {"tap": "", "migrate": "m"}.get(self.mode, "q")
+        suffix = {"tap": "", "migrate": "m", "rss": "r"}.get(self.mode, "q")
         self.ifname = f"vdg{pid % 100000}{suffix}"
         sh(f"ip netns add {self.ns}")
         self.cleanups.append(lambda: sh(f"ip netns del {self.ns}",
                                         check=False))
         if self.mode in ("tap", "migrate"):
             self.netdev = self.dp_tap_netdev(self.ifname)
+        elif self.mode == "rss":
+            self.netdev = self.dp_tap_netdev(self.ifname, RSS_QUEUES)
         else:
             self.netdev = [
                 "-netdev", f"tap,id=vd0,ifname={self.ifname},script=no,"
@@ -177,6 +189,9 @@ class Guest:
             ]
         self.cmdline = (f"vdp.ping={TAP_NET}.1 vdp.iperf={TAP_NET}.1 "
                         f"vdp.iperfport=5201 vdp.waitpeer=4")
+        if self.mode == "rss":
+            self.cmdline = (f"vdp.ping={TAP_NET}.1 vdp.rss={RSS_QUEUES} "
+                            f"vdp.rssflows={RSS_FLOWS}")
         if self.mode == "migrate":
             self.ifname_dst = self.ifname + "d"
             self.blob_size = 96 << 20
@@ -193,10 +208,12 @@ class Guest:
                             f"vdp.msha={h.hexdigest()} vdp.waitpeer=4")
 
     @staticmethod
-    def dp_tap_netdev(ifname):
+    def dp_tap_netdev(ifname, queues=1):
         return ["-object", "iothread,id=io0",
-                "-object", f"vhost-dp-tap,id=drv0,ifname={ifname}",
-                "-netdev", "vhostdp,id=vd0,driver=drv0,iothread=io0"]
+                "-object", f"vhost-dp-tap,id=drv0,ifname={ifname},"
+                           f"queues={queues}",
+                "-netdev", f"vhostdp,id=vd0,driver=drv0,iothread=io0,"
+                           f"queues={queues}"]
 
     def tap_host_side(self):
         """Move the TAP QEMU made into our namespace and serve it there."""
@@ -251,6 +268,12 @@ class Guest:
         if self.packed:
             nic += ",packed=on"
             append += " vdp.packed=1"
+        if self.mode == "rss":
+            nic += f",mq=on,rss=on,vectors={2 * RSS_QUEUES + 2}"
+            # as many vCPUs as queue pairs: Linux 6.1's driver sends the
+            # queue pair count it had at probe (one per vCPU) with every
+            # RSS table, after ethtool -L too, and virtio-net obeys it
+            machine += ["-smp", str(RSS_QUEUES)]
         # KVM where it works (VDP_ACCEL=kvm); TCG by default
         return [QEMU] + machine + [
                 "-accel", self.accel, "-m", "256", "-nodefaults",
@@ -349,6 +372,8 @@ class Guest:
                     self.guest_ip = line.split()[3]
             elif line.startswith("READY: hostfwd"):
                 self.check_hostfwd()
+            elif line.startswith("READY: rss"):
+                self.send_flows()
             elif line.startswith("READY: stats"):
                 if not self.slirp and self.guest_ip:
                     self.ping_guest()
@@ -415,6 +440,20 @@ class Guest:
                 err = e
                 time.sleep(0.2)
         self.host(False, f"hostfwd connection: {err}")
+
+    def send_flows(self):
+        """RSS_FLOWS UDP datagrams to the guest from the TAP's side, each
+        from a source port of its own: one flow each"""
+        script = ("import socket\n"
+                  f"for i in range({RSS_FLOWS}):\n"
+                  "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                  f"    s.bind(('{TAP_NET}.1', 20000 + i))\n"
+                  f"    s.sendto(b'x' * 64, ('{self.guest_ip}', 9))\n"
+                  "    s.close()\n")
+        r = sh(f"nsenter --net=/run/netns/{self.ns} /usr/bin/python3 -c "
+               f"{shlex.quote(script)}", check=False)
+        if r.returncode:
+            self.host(False, f"sending the RSS flows: {r.stdout.strip()}")
 
     def ping_guest(self):
         busybox = os.path.join(BUILD, "guest", "busybox")
@@ -483,7 +522,7 @@ def run_guest(g):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["slirp", "iommu", "iommu-ats", "tap",
-                                     "qemu-tap", "migrate"])
+                                     "qemu-tap", "migrate", "rss"])
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--packed", action="store_true")
     ap.add_argument("--timeout", type=int, default=180)
