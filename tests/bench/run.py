@@ -82,12 +82,14 @@ def parse(line):
 class Case:
     seq = 0
     def __init__(self, backend, direction, size, tso=False, queues=1,
-                 io="syscalls", qemu=None, poll=None, zc=False, nio=None):
+                 io="syscalls", qemu=None, poll=None, zc=False, nio=None,
+                 packed=False):
         self.qemu = qemu or os.path.join(BUILD, "qemu-system-x86_64")
         # IOThreads: one per queue pair unless given (pairs go round-robin)
         self.nio = nio or queues
         self.io = io
         self.zc = zc              # dp-lb: zero-copy=on
+        self.packed = packed      # packed virtqueues (modern interface)
         self.poll = poll          # the IOThreads' poll-max-ns, or default
         self.backend = backend
         self.dir = direction
@@ -101,10 +103,11 @@ class Case:
                     (f" io={io}" if io != "syscalls" else "") + \
                     (f" poll-max-ns={poll}" if poll is not None else "") + \
                     (" zero-copy" if zc else "") + \
+                    (" packed" if packed else "") + \
                     (" base" if qemu else "")
 
     def key(self):
-        return (self.dir, self.size, self.tso, self.queues)
+        return (self.dir, self.size, self.tso, self.queues, self.packed)
 
     def run_once(self):
         pid = os.getpid()
@@ -115,6 +118,8 @@ class Case:
                 "--size", str(self.size), "--queues", str(self.queues)]
         if self.tso:
             args.append("--tso")
+        if self.packed:
+            args.append("--packed")
         cleanup = []
         poll = f",poll-max-ns={self.poll}" if self.poll is not None else ""
         iothreads = " ".join(f"--object iothread,id=io{i}{poll}"
@@ -290,6 +295,11 @@ def cases():
         for q, nio in ((2, 1), (4, 1), (4, 2)) + (((2, 2),) if d == "rx"
                                                   else ()):
             out.append(Case("dp-tap", d, 64, queues=q, nio=nio))
+    # packed virtqueues beside the split ones, each backend that has them
+    for d in ("tx", "rx"):
+        for b in ("tap", "dp-tap", "vhost-user", "dp-lb"):
+            out.append(Case(b, d, 64, packed=True))
+    out.append(Case("dp-lb", "both", 64, packed=True))
     # the same without the IOThreads' polling: kicks per frame
     for d in ("tx", "rx"):
         out.append(Case("dp-lb", d, 64, poll=0))
@@ -299,7 +309,7 @@ def cases():
     if BASE_QEMU:
         out = [x for c in out for x in
                ([c, Case(c.backend, c.dir, c.size, c.tso, c.queues, c.io,
-                         BASE_QEMU, c.poll, c.zc, c.nio)]
+                         BASE_QEMU, c.poll, c.zc, c.nio, c.packed)]
                 if c.backend.startswith("dp-")
                 else [c])]
     return out
@@ -370,7 +380,8 @@ def main():
               f" {statistics.median(main):9.3f}", flush=True)
         results.append(dict(case=c.name, backend=c.backend, dir=c.dir,
                             size="tso64k" if c.tso else c.size,
-                            queues=c.queues, mpps=med / 1e6,
+                            queues=c.queues, packed=c.packed,
+                            mpps=med / 1e6,
                             gbps=statistics.median(gbps),
                             spread_pct=spread, ratio_to_tap=ratio,
                             iothread_cpu=iocpu, pps_per_io_cpu_s=eff,
@@ -409,7 +420,8 @@ def plot(results):
             for s in sizes:
                 v = [r["mpps"] for r in results if r["backend"] == b and
                      r["dir"] == d and str(r["size"]) == s and
-                     r["queues"] == 1]
+                     r["queues"] == 1 and
+                     str(r.get("packed", False)) == "False"]
                 vals.append(v[0] if v else float("nan"))
                 shown |= bool(v) and v[0] > 0
             ax.bar([x + i * 0.16 for x in range(len(sizes))], vals, 0.16,

@@ -8,11 +8,13 @@
  *
  * It starts QEMU (-accel qtest, guest RAM in a shared file it maps too),
  * sets up a virtio-net-pci device (legacy interface, programmed through
- * the qtest protocol's port I/O), then drives the rings directly in the
- * shared RAM: it keeps the TX rings full and reclaims them, keeps RX
- * buffers posted and counts arrivals, checks sequence numbers and payload
- * on a sample, and kicks only when the device asks for kicks (event
- * index).  The backend is any -netdev string.
+ * the qtest protocol's port I/O; with --packed the modern interface and
+ * packed virtqueues, through its memory BAR), then drives the rings
+ * directly in the shared RAM: it keeps the TX rings full and reclaims
+ * them, keeps RX buffers posted and counts arrivals, checks sequence
+ * numbers and payload on a sample, and kicks only when the device asks
+ * for kicks (event index, or the packed ring's event suppression).  The
+ * backend is any -netdev string.
  *
  * Output: one line of key=value pairs per run.
  */
@@ -68,15 +70,44 @@
 #define F_MQ            22
 #define F_ANY_LAYOUT    27
 #define F_EVENT_IDX     29
+#define F_VERSION_1     32
+#define F_RING_PACKED   34
 
 #define DESC_F_NEXT     1
 #define DESC_F_WRITE    2
+#define PDESC_F_AVAIL   (1u << 7)
+#define PDESC_F_USED    (1u << 15)
+#define PEVENT_ENABLE   0
+#define PEVENT_DISABLE  1
+#define PEVENT_DESC     2
+
+/* the modern interface: its registers in BAR 4, mapped here */
+#define MODERN_BAR      0xe0000000ull
+#define CC_DFSELECT     0x00    /* common configuration */
+#define CC_DF           0x04
+#define CC_GFSELECT     0x08
+#define CC_GF           0x0c
+#define CC_STATUS       0x14
+#define CC_Q_SELECT     0x16
+#define CC_Q_SIZE       0x18
+#define CC_Q_ENABLE     0x1c
+#define CC_Q_NOFF       0x1e
+#define CC_Q_DESC       0x20
+#define CC_Q_DRIVER     0x28
+#define CC_Q_DEVICE     0x30
 
 struct desc {
     uint64_t addr;
     uint32_t len;
     uint16_t flags;
     uint16_t next;
+};
+
+struct pdesc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t id;
+    uint16_t flags;
 };
 
 typedef struct Vq {
@@ -94,9 +125,20 @@ typedef struct Vq {
     uint64_t kicks;                 /* notifications sent */
     uint32_t seq;                   /* TX: next sequence number */
     uint32_t rx_seq;                /* RX: next expected (loopback) */
+    /* packed: the ring, event suppression, positions and wrap counters */
+    bool packed;
+    struct pdesc *pdesc;
+    volatile uint16_t *drv_event;   /* off_wrap, flags: ours */
+    volatile uint16_t *dev_event;   /* the device's */
+    uint16_t next_avail, next_used;
+    bool avail_wrap, used_wrap;
+    uint64_t notify;                /* modern: its notification address */
 } Vq;
 
 static int qt_fd = -1, qmp_fd = -1;
+static bool packed;                 /* --packed: modern, packed rings */
+static uint64_t common_cfg, notify_base;
+static uint32_t notify_mult;
 static uint8_t *ram;
 static uint64_t pool_next = POOL_BASE;
 static uint64_t features;
@@ -208,6 +250,35 @@ static void pci_cfg_write(int dev, int off, uint32_t v)
     outl(0xcfc, v);
 }
 
+static void mw8(uint64_t a, uint8_t v)
+{
+    qt_cmd("writeb 0x%" PRIx64 " 0x%x\n", a, v);
+}
+static void mw16(uint64_t a, uint16_t v)
+{
+    qt_cmd("writew 0x%" PRIx64 " 0x%x\n", a, v);
+}
+static void mw32(uint64_t a, uint32_t v)
+{
+    qt_cmd("writel 0x%" PRIx64 " 0x%x\n", a, v);
+}
+static void mw64(uint64_t a, uint64_t v)
+{
+    qt_cmd("writeq 0x%" PRIx64 " 0x%" PRIx64 "\n", a, v);
+}
+static uint8_t mr8(uint64_t a)
+{
+    return qt_cmd("readb 0x%" PRIx64 "\n", a);
+}
+static uint16_t mr16(uint64_t a)
+{
+    return qt_cmd("readw 0x%" PRIx64 "\n", a);
+}
+static uint32_t mr32(uint64_t a)
+{
+    return qt_cmd("readl 0x%" PRIx64 "\n", a);
+}
+
 /* QMP: send a command, return the "return" line (a static buffer) */
 static char qmp_buf[65536];
 
@@ -264,10 +335,52 @@ static inline uint16_t *avail_event(Vq *q)
     return (uint16_t *)(q->used + 4 + 8 * q->num);
 }
 
+static void vq_setup_packed(Vq *q, unsigned int idx, uint32_t bsz)
+{
+    uint64_t ring, drv, dev;
+
+    q->idx = idx;
+    q->packed = true;
+    mw16(common_cfg + CC_Q_SELECT, idx);
+    q->num = mr16(common_cfg + CC_Q_SIZE);
+    if (!q->num) {
+        die("queue %u does not exist", idx);
+    }
+    ring = alloc_gpa(16ull * q->num, PAGE);
+    drv = alloc_gpa(4, 64);
+    dev = alloc_gpa(4, 64);
+    memset(gpa(ring), 0, 16ull * q->num);
+    memset(gpa(drv), 0, 4);
+    memset(gpa(dev), 0, 4);
+    q->gpa = ring;
+    q->pdesc = gpa(ring);
+    q->drv_event = gpa(drv);
+    q->dev_event = gpa(dev);
+    q->avail_wrap = q->used_wrap = true;
+    q->free = calloc(q->num, sizeof(*q->free));
+    for (unsigned int i = 0; i < q->num; i++) {
+        q->free[q->nfree++] = q->num - 1 - i;
+    }
+    q->bsz = bsz;
+    if (bsz) {
+        q->buf_gpa = alloc_gpa((uint64_t)bsz * q->num, PAGE);
+    }
+    mw64(common_cfg + CC_Q_DESC, ring);
+    mw64(common_cfg + CC_Q_DRIVER, drv);
+    mw64(common_cfg + CC_Q_DEVICE, dev);
+    q->notify = notify_base +
+                (uint64_t)mr16(common_cfg + CC_Q_NOFF) * notify_mult;
+    mw16(common_cfg + CC_Q_ENABLE, 1);
+}
+
 static void vq_setup(Vq *q, unsigned int idx, uint32_t bsz)
 {
     uint64_t size;
 
+    if (packed) {
+        vq_setup_packed(q, idx, bsz);
+        return;
+    }
     q->idx = idx;
     outw(IO_BAR + VP_QUEUE_SEL, idx);
     q->num = inw(IO_BAR + VP_QUEUE_NUM);
@@ -298,10 +411,56 @@ static inline bool need_event(uint16_t event, uint16_t new, uint16_t old)
     return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
 }
 
+static void vq_notify(Vq *q)
+{
+    if (q->packed) {
+        mw16(q->notify, q->idx);
+    } else {
+        outw(IO_BAR + VP_QUEUE_NOTIFY, q->idx);
+    }
+    q->kicks++;
+}
+
+/*
+ * Packed: the descriptors made available since position @old (the ring
+ * position before them) are visible; kick as the device's event
+ * suppression asks
+ */
+static void vq_publish_packed(Vq *q, uint16_t old)
+{
+    uint16_t off_wrap, flags, event, new = q->next_avail;
+    bool kick;
+
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    off_wrap = __atomic_load_n(&q->dev_event[0], __ATOMIC_ACQUIRE);
+    flags = __atomic_load_n(&q->dev_event[1], __ATOMIC_ACQUIRE);
+    if (flags != PEVENT_DESC) {
+        kick = flags != PEVENT_DISABLE;
+    } else {
+        event = off_wrap & 0x7fff;
+        /* positions wrap at num: compare in one frame of reference */
+        if ((off_wrap >> 15) != q->avail_wrap) {
+            event -= q->num;
+        }
+        if (new < old) {
+            old -= q->num;
+        }
+        kick = need_event(event, new, old);
+    }
+    if (kick) {
+        vq_notify(q);
+    }
+}
+
 /* Publish avail entries added since @old; kick if the device asks */
 static void vq_publish(Vq *q, uint16_t old)
 {
     bool kick;
+
+    if (q->packed) {
+        vq_publish_packed(q, old);
+        return;
+    }
 
     __atomic_store_n(&q->avail[1], q->avail_idx, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -312,13 +471,34 @@ static void vq_publish(Vq *q, uint16_t old)
         kick = !(__atomic_load_n((uint16_t *)q->used, __ATOMIC_ACQUIRE) & 1);
     }
     if (kick) {
-        outw(IO_BAR + VP_QUEUE_NOTIFY, q->idx);
-        q->kicks++;
+        vq_notify(q);
     }
+}
+
+/* Where a batch starts, for vq_publish() */
+static inline uint16_t vq_mark(Vq *q)
+{
+    return q->packed ? q->next_avail : q->avail_idx;
 }
 
 static inline void vq_add(Vq *q, uint16_t id, uint32_t len, bool write)
 {
+    if (q->packed) {
+        struct pdesc *d = &q->pdesc[q->next_avail];
+        uint16_t flags = (write ? DESC_F_WRITE : 0) |
+                         (q->avail_wrap ? PDESC_F_AVAIL : PDESC_F_USED);
+
+        d->addr = q->buf_gpa + (uint64_t)id * q->bsz;
+        d->len = len;
+        d->id = id;
+        /* the flags last: they make the descriptor available */
+        __atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+        if (++q->next_avail == q->num) {
+            q->next_avail = 0;
+            q->avail_wrap = !q->avail_wrap;
+        }
+        return;
+    }
     q->desc[id].addr = q->buf_gpa + (uint64_t)id * q->bsz;
     q->desc[id].len = len;
     q->desc[id].flags = write ? DESC_F_WRITE : 0;
@@ -327,9 +507,44 @@ static inline void vq_add(Vq *q, uint16_t id, uint32_t len, bool write)
     q->avail_idx++;
 }
 
+/*
+ * The next used buffer, if the device has returned one: its id and length.
+ * Single-descriptor buffers only.
+ */
+static inline bool vq_get_used(Vq *q, uint32_t *id, uint32_t *len)
+{
+    if (q->packed) {
+        struct pdesc *d = &q->pdesc[q->next_used];
+        uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+        bool avail = flags & PDESC_F_AVAIL, used = flags & PDESC_F_USED;
+
+        if (avail != used || used != q->used_wrap) {
+            return false;
+        }
+        *id = d->id;
+        *len = d->len;
+        if (++q->next_used == q->num) {
+            q->next_used = 0;
+            q->used_wrap = !q->used_wrap;
+        }
+        return true;
+    }
+    if (q->last_used == __atomic_load_n(used_idx(q), __ATOMIC_ACQUIRE)) {
+        return false;
+    }
+    *id = *(uint32_t *)(q->used + 4 + 8 * (q->last_used % q->num));
+    *len = *(uint32_t *)(q->used + 8 + 8 * (q->last_used % q->num));
+    q->last_used++;
+    return true;
+}
+
 /* Ask for interrupts never: the harness polls the used rings */
 static void vq_quiet(Vq *q)
 {
+    if (q->packed) {
+        q->drv_event[1] = PEVENT_DISABLE;
+        return;
+    }
     q->avail[0] = 1;                            /* NO_INTERRUPT */
     q->avail[2 + q->num] = 0x7fff;              /* used_event, far away */
 }
@@ -455,17 +670,14 @@ static void tx_prepare(Vq *q)
 /* Reclaim sent buffers and refill the TX ring */
 static void tx_work(Vq *q)
 {
-    uint16_t used = __atomic_load_n(used_idx(q), __ATOMIC_ACQUIRE);
-    uint16_t old = q->avail_idx;
+    uint16_t old = vq_mark(q);
+    uint32_t id, len;
 
-    while (q->last_used != used) {
-        uint32_t id = *(uint32_t *)(q->used + 4 + 8 * (q->last_used % q->num));
-
+    while (vq_get_used(q, &id, &len)) {
         if (id >= q->num) {
             die("tx: bad used id %u", id);
         }
         q->free[q->nfree++] = id;
-        q->last_used++;
         q->done++;
         q->bytes += cfg.size;
     }
@@ -488,7 +700,7 @@ static void tx_work(Vq *q)
 
 static void rx_post_all(Vq *q)
 {
-    uint16_t old = q->avail_idx;
+    uint16_t old = vq_mark(q);
 
     while (q->nfree) {
         vq_add(q, q->free[--q->nfree], q->bsz, true);
@@ -499,20 +711,15 @@ static void rx_post_all(Vq *q)
 /* Count and check arrivals, and post the buffers again */
 static void rx_work(Vq *q, bool loop)
 {
-    uint16_t used = __atomic_load_n(used_idx(q), __ATOMIC_ACQUIRE);
+    uint32_t id, len;
+    bool any = false;
 
-    if (q->last_used == used) {
-        return;
-    }
-    while (q->last_used != used) {
-        uint8_t *e = (uint8_t *)q->used + 4 + 8 * (q->last_used % q->num);
-        uint32_t id = *(uint32_t *)e, len = *(uint32_t *)(e + 4);
-
+    while (vq_get_used(q, &id, &len)) {
+        any = true;
         if (id >= q->num || len < HDR_LEN) {
             die("rx: bad used element id %u len %u", id, len);
         }
         q->free[q->nfree++] = id;
-        q->last_used++;
         q->done++;
         q->bytes += len - HDR_LEN;
         if (cfg.check && (q->done & 1023) == 1) {
@@ -536,7 +743,9 @@ static void rx_work(Vq *q, bool loop)
             q->checked++;
         }
     }
-    rx_post_all(q);
+    if (any) {
+        rx_post_all(q);
+    }
 }
 
 /* Read utime+stime (ticks) of every QEMU thread, by name */
@@ -626,9 +835,12 @@ static void start_qemu(void)
         off += snprintf(cmd + off, sizeof(cmd) - off, " %s", cfg.qemu_extra);
     }
     off += snprintf(cmd + off, sizeof(cmd) - off,
-        " -netdev '%s' -device virtio-net-pci,netdev=%s,disable-modern=on,"
-        "disable-legacy=off,vectors=0,romfile=,addr=3,rx_queue_size=1024%s%s%s",
-        netdev, "bn0", cfg.queues > 1 ? ",mq=on" : "",
+        " -netdev '%s' -device virtio-net-pci,netdev=%s,%s,"
+        "vectors=0,romfile=,addr=3,rx_queue_size=1024%s%s%s",
+        netdev, "bn0", packed ? "disable-modern=off,disable-legacy=on,"
+                                "packed=on" :
+                                "disable-modern=on,disable-legacy=off",
+        cfg.queues > 1 ? ",mq=on" : "",
         cfg.device_extra ? "," : "", cfg.device_extra ? cfg.device_extra : "");
     if (!cfg.quiet) {
         fprintf(stderr, "vdp-bench: %s\n", cmd);
@@ -711,14 +923,102 @@ static void ctrl_mq(Vq *cq, unsigned int pairs)
     }
 }
 
+static uint8_t pci_cfg_readb(int dev, int off)
+{
+    return pci_cfg_read(dev, off) >> (8 * (off & 3));
+}
+
+/*
+ * The modern interface of device @dev: BAR 4 mapped at MODERN_BAR, the
+ * common configuration and notification areas found through the virtio
+ * vendor capabilities
+ */
+static void setup_modern(int dev)
+{
+    uint64_t bar = MODERN_BAR;
+
+    pci_cfg_write(dev, 0x20, (uint32_t)bar);
+    pci_cfg_write(dev, 0x24, bar >> 32);
+    pci_cfg_write(dev, 0x04, 0x6);          /* memory space, bus master */
+    for (int off = pci_cfg_readb(dev, 0x34); off; ) {
+        if (pci_cfg_readb(dev, off) == 0x09) {      /* vendor specific */
+            int type = pci_cfg_readb(dev, off + 3);
+            int bidx = pci_cfg_readb(dev, off + 4);
+            uint32_t where = pci_cfg_read(dev, off + 8);
+
+            if ((type == 1 || type == 2) && bidx != 4) {
+                die("virtio capability %d in BAR %d, not 4", type, bidx);
+            }
+            if (type == 1) {                        /* common */
+                common_cfg = bar + where;
+            } else if (type == 2) {                 /* notify */
+                notify_base = bar + where;
+                notify_mult = pci_cfg_read(dev, off + 16);
+            }
+        }
+        off = pci_cfg_readb(dev, off + 1);
+    }
+    if (!common_cfg || !notify_base) {
+        die("no modern virtio capabilities");
+    }
+}
+
+static void setup_device_packed(int dev)
+{
+    uint64_t host, want;
+
+    if (cfg.queues > 1) {
+        die("--packed drives one queue pair");
+    }
+    setup_modern(dev);
+    mw8(common_cfg + CC_STATUS, 0);
+    mw8(common_cfg + CC_STATUS, 1 | 2);     /* ACKNOWLEDGE, DRIVER */
+    mw32(common_cfg + CC_DFSELECT, 0);
+    host = mr32(common_cfg + CC_DF);
+    mw32(common_cfg + CC_DFSELECT, 1);
+    host |= (uint64_t)mr32(common_cfg + CC_DF) << 32;
+    want = (1ull << F_MRG_RXBUF) | (1ull << F_CSUM) |
+           (1ull << F_GUEST_CSUM) | (1ull << F_HOST_TSO4) |
+           (1ull << F_GUEST_TSO4) | (1ull << F_VERSION_1) |
+           (1ull << F_RING_PACKED);
+    features = host & want;
+    if (!(features & (1ull << F_RING_PACKED)) ||
+        !(features & (1ull << F_MRG_RXBUF))) {
+        die("the device does not offer packed rings and mergeable buffers");
+    }
+    if (cfg.tso && !(features & (1ull << F_HOST_TSO4))) {
+        die("the backend does not offer TSO (host_tso4)");
+    }
+    mw32(common_cfg + CC_GFSELECT, 0);
+    mw32(common_cfg + CC_GF, (uint32_t)features);
+    mw32(common_cfg + CC_GFSELECT, 1);
+    mw32(common_cfg + CC_GF, features >> 32);
+    mw8(common_cfg + CC_STATUS, 1 | 2 | 8);         /* FEATURES_OK */
+    if (!(mr8(common_cfg + CC_STATUS) & 8)) {
+        die("the device refused the features");
+    }
+    vq_setup(&rxq[0], 0, cfg.tso ? RX_BUF_BIG : RX_BUF);
+    vq_setup(&txq[0], 1, cfg.tso ? TX_BUF : RX_BUF);
+    vq_quiet(&rxq[0]);
+    vq_quiet(&txq[0]);
+    mw8(common_cfg + CC_STATUS, 1 | 2 | 8 | 4);     /* DRIVER_OK */
+    if (mr8(common_cfg + CC_STATUS) & 0x40) {
+        die("the device needs a reset: the backend refused to start");
+    }
+}
+
 static void setup_device(void)
 {
     int dev = 3;
     uint32_t id = pci_cfg_read(dev, 0), host;
     uint64_t want;
 
-    if (id != 0x10001af4) {
+    if (id != (packed ? 0x10411af4 : 0x10001af4)) {
         die("no virtio-net at 00:03.0 (id %08x)", id);
+    }
+    if (packed) {
+        setup_device_packed(dev);
+        return;
     }
     pci_cfg_write(dev, 0x10, IO_BAR | 1);
     pci_cfg_write(dev, 0x04, 0x5);          /* I/O space, bus master */
@@ -769,7 +1069,7 @@ static void usage(void)
         "         [--seconds S] [--device-extra STR] [--no-check]\n"
         "         [--cpus GUEST,QEMU] [--qemu-extra STR]\n"
         "         [--post-start CMD] [--during CMD] [--round-sleep US]\n"
-        "         [--qmp-at SECONDS:JSON]\n"
+        "         [--qmp-at SECONDS:JSON] [--packed]\n"
         "The netdev's id must be bn0.\n");
     exit(2);
 }
@@ -794,6 +1094,7 @@ int main(int argc, char **argv)
         { "cpus", required_argument, NULL, 'c' },
         { "round-sleep", required_argument, NULL, 'i' },
         { "qmp-at", required_argument, NULL, 'A' },
+        { "packed", no_argument, NULL, 'P' },
         { }
     };
     bool do_tx, do_rx, loop;
@@ -850,6 +1151,9 @@ int main(int argc, char **argv)
             break;
         case 'z':
             cfg.quiet = true;
+            break;
+        case 'P':
+            packed = true;
             break;
         case 'i':
             cfg.round_us = atoi(optarg);
@@ -963,10 +1267,11 @@ int main(int argc, char **argv)
         txk += txq[i].kicks;
         rxk += rxq[i].kicks;
     }
-    printf("mode=%s size=%u tso=%d queues=%u seconds=%.2f tx_pps=%.0f "
+    printf("mode=%s size=%u tso=%d queues=%u packed=%d seconds=%.2f "
+           "tx_pps=%.0f "
            "rx_pps=%.0f tx_gbps=%.3f rx_gbps=%.3f checked=%" PRIu64
            " errors=%" PRIu64, cfg.mode, cfg.size, cfg.tso, cfg.queues,
-           elapsed, tx / elapsed, rx / elapsed, txb * 8 / elapsed / 1e9,
+           packed, elapsed, tx / elapsed, rx / elapsed, txb * 8 / elapsed / 1e9,
            rxb * 8 / elapsed / 1e9, checked, errors);
     /* notifications the device asked for, per 1,000 frames moved */
     printf(" tx_kicks_per_k=%.3f rx_kicks_per_k=%.3f",
