@@ -300,11 +300,18 @@ static int dp_dev_start(struct vhost_dev *dev, bool started)
             error_report("vhost-dp: %s: vring %u is not aligned as virtio "
                          "requires, or not in guest memory", e->name, i);
             for (unsigned int j = 0; j < DP_NVQS; j++) {
-                dp_vring_end(&e->vr[j]);
                 dp_vring_clear(&e->vr[j]);
             }
             dp_iotlb_flush(&e->rings);
             return -EINVAL;
+        }
+    }
+    /* both mapped: a start that fails has begun (and reported) nothing */
+    for (unsigned int i = 0; i < DP_NVQS; i++) {
+        DpVring *vr = &e->vr[i];
+
+        if (!vr->ready) {
+            continue;
         }
         event_notifier_init_fd(&vr->kick, vr->kick_fd);
         if (!dp_vring_begin(vr)) {

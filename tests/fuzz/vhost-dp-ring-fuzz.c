@@ -2171,11 +2171,15 @@ static void dev_start(uint8_t cfg)
         if (!core_map(q)) {
             dev_stop();
             dp_iotlb_flush(fz.rg);
-            /* the start failed: a packed vring's bad base went with it */
-            for (int j = 0; j < DP_NVQS; j++) {
-                fz.m[j].reports = 0;
-            }
             return;
+        }
+    }
+    /* both mapped: a start that fails has begun nothing */
+    for (int q = 0; q < DP_NVQS; q++) {
+        DpVring *vr = &fz.vr[q];
+
+        if (!vr->ready) {
+            continue;
         }
         if (fz.rg->packed) {
             VringModel *m = &fz.m[q];
