@@ -20,6 +20,8 @@ tests=(qemuxml2argvtest qemuxml2xmltest virschematest qemucapabilitiestest
 
 if [ "${1:-}" = --list ]; then
     printf 'tests/%s\n' "${tests[@]}"
+    # and the mock libraries they preload
+    ninja -C "$bld" -t targets all | grep -Eo '^tests/lib[a-z0-9_]*\.so'
     exit 0
 fi
 
