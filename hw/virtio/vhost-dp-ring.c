@@ -292,11 +292,12 @@ static inline struct vring_packed_desc *dp_packed_desc(DpVring *vr,
 /* Has the guest made the descriptor at @pos available? */
 static inline bool dp_packed_is_avail(DpVring *vr, unsigned int pos)
 {
+    const uint16_t avail = 1 << VRING_PACKED_DESC_F_AVAIL;
+    const uint16_t used = 1 << VRING_PACKED_DESC_F_USED;
     uint16_t flags = le16_to_cpu(qatomic_read(&dp_packed_desc(vr, pos)->flags));
-    bool wrap = pos < vr->num;
 
-    return !!(flags & (1 << VRING_PACKED_DESC_F_AVAIL)) == wrap &&
-           !!(flags & (1 << VRING_PACKED_DESC_F_USED)) != wrap;
+    /* on the first lap (wrap counter 1) AVAIL set, USED clear; then swapped */
+    return (flags & (avail | used)) == (pos < vr->num ? avail : used);
 }
 
 static bool dp_packed_notify_on(DpVring *vr, uint16_t seen);
@@ -724,19 +725,24 @@ uint16_t dp_packed_avail_idx(DpVring *vr)
  */
 static G_GNUC_NO_INLINE bool dp_packed_find(DpVring *vr, uint16_t *avail_idx)
 {
-    unsigned int num = vr->num;
+    unsigned int num = vr->num, room = num;
 
+    /*
+     * The ring holds num descriptors: those of the chains found and not
+     * yet taken, from the oldest one's on, leave the rest for new ones
+     */
+    if (vr->last_avail != vr->p_found) {
+        unsigned int h = vr->p_order[vr->last_avail % num];
+
+        room -= dp_packed_dist(vr, vr->p_chain[h].pos, vr->p_avail);
+    }
     while ((uint16_t)(vr->p_found - vr->last_avail) < num &&
            dp_packed_is_avail(vr, vr->p_avail)) {
-        unsigned int start = vr->p_avail, room = num, n = 0, h;
+        unsigned int start = vr->p_avail, n = 0, h;
         struct vring_packed_desc *d;
 
         /* the descriptors after the flags that published them */
         smp_rmb();
-        if (vr->last_avail != vr->p_found) {
-            h = vr->p_order[vr->last_avail % num];
-            room -= dp_packed_dist(vr, vr->p_chain[h].pos, start);
-        }
         do {
             if (n == room) {
                 dp_vring_error(vr, "descriptor %u: more descriptors "
@@ -746,9 +752,10 @@ static G_GNUC_NO_INLINE bool dp_packed_find(DpVring *vr, uint16_t *avail_idx)
             }
             d = &vr->p_desc[dp_packed_slot(vr, dp_packed_add(vr, start, n))];
             *d = *dp_packed_desc(vr, dp_packed_add(vr, start, n));
-            vr->rings->run_descs++;
             n++;
         } while (le16_to_cpu(d->flags) & VRING_DESC_F_NEXT);
+        vr->rings->run_descs += n;
+        room -= n;
         if (!vr->p_nfree) {
             dp_vring_error(vr, "descriptor %u: more than %u buffers "
                            "outstanding", dp_packed_slot(vr, start), num);
