@@ -335,6 +335,19 @@ static inline uint16_t *avail_event(Vq *q)
     return (uint16_t *)(q->used + 4 + 8 * q->num);
 }
 
+/* Every descriptor free, each with a buffer of @bsz bytes of its own */
+static void vq_init_buffers(Vq *q, uint32_t bsz)
+{
+    q->free = calloc(q->num, sizeof(*q->free));
+    for (unsigned int i = 0; i < q->num; i++) {
+        q->free[q->nfree++] = q->num - 1 - i;
+    }
+    q->bsz = bsz;
+    if (bsz) {
+        q->buf_gpa = alloc_gpa((uint64_t)bsz * q->num, PAGE);
+    }
+}
+
 static void vq_setup_packed(Vq *q, unsigned int idx, uint32_t bsz)
 {
     uint64_t ring, drv, dev;
@@ -357,14 +370,7 @@ static void vq_setup_packed(Vq *q, unsigned int idx, uint32_t bsz)
     q->drv_event = gpa(drv);
     q->dev_event = gpa(dev);
     q->avail_wrap = q->used_wrap = true;
-    q->free = calloc(q->num, sizeof(*q->free));
-    for (unsigned int i = 0; i < q->num; i++) {
-        q->free[q->nfree++] = q->num - 1 - i;
-    }
-    q->bsz = bsz;
-    if (bsz) {
-        q->buf_gpa = alloc_gpa((uint64_t)bsz * q->num, PAGE);
-    }
+    vq_init_buffers(q, bsz);
     mw64(common_cfg + CC_Q_DESC, ring);
     mw64(common_cfg + CC_Q_DRIVER, drv);
     mw64(common_cfg + CC_Q_DEVICE, dev);
@@ -395,14 +401,7 @@ static void vq_setup(Vq *q, unsigned int idx, uint32_t bsz)
     q->avail = gpa(q->gpa + 16 * q->num);
     q->used = gpa(q->gpa + ((16 * q->num + 2 * (3 + q->num) + PAGE - 1) &
                             ~(PAGE - 1)));
-    q->free = calloc(q->num, sizeof(*q->free));
-    for (unsigned int i = 0; i < q->num; i++) {
-        q->free[q->nfree++] = q->num - 1 - i;
-    }
-    q->bsz = bsz;
-    if (bsz) {
-        q->buf_gpa = alloc_gpa((uint64_t)bsz * q->num, PAGE);
-    }
+    vq_init_buffers(q, bsz);
     outl(IO_BAR + VP_QUEUE_PFN, q->gpa / PAGE);
 }
 

@@ -873,6 +873,23 @@ static void test_dpdk_tap(void *obj, void *data, QGuestAllocator *alloc)
  * reaches queue pair 0 (the TAP queue of the disabled pair is detached);
  * with both enabled, traffic still flows.
  */
+/*
+ * An IPv4/UDP frame of @len bytes to the device's MAC, from 10.0.0.2 to
+ * 10.0.0.1; the caller sets the ports (offsets 34 and 36)
+ */
+static void dp_udp_frame(uint8_t *frame, size_t len)
+{
+    memset(frame, 0, len);
+    memcpy(frame, "\x52\x54\x00\x12\x34\x56\x02\x00\x00\x00\x00\x07", 12);
+    frame[12] = 0x08;
+    frame[14] = 0x45;
+    stw_be_p(frame + 16, len - 14);
+    frame[22] = 64;
+    frame[23] = 17;
+    memcpy(frame + 26, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8);
+    stw_be_p(frame + 38, len - 34);
+}
+
 static void test_tap_mq(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioNet *net = obj;
@@ -901,16 +918,8 @@ static void test_tap_mq(void *obj, void *data, QGuestAllocator *alloc)
     s = dp_tap_host_socket(data, false);
 
     /* IPv4/UDP frames of N flows, so that the TAP would spread them */
-    memset(frame, 0, sizeof(frame));
-    memcpy(frame, "\x52\x54\x00\x12\x34\x56\x02\x00\x00\x00\x00\x07", 12);
-    frame[12] = 0x08;
-    frame[14] = 0x45;
-    stw_be_p(frame + 16, LEN - 14);
-    frame[22] = 64;
-    frame[23] = 17;
-    memcpy(frame + 26, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8);
+    dp_udp_frame(frame, LEN);
     stw_be_p(frame + 36, 9);
-    stw_be_p(frame + 38, LEN - 34);
     for (int i = 0; i < N; i++) {
         stw_be_p(frame + 34, 1000 + i * 7919);
         g_assert_cmpint(send(s, frame, LEN, 0), ==, LEN);
@@ -1070,16 +1079,7 @@ static void test_tap_rss(void *obj, void *data, QGuestAllocator *alloc)
     s = dp_tap_host_socket(data, false);
 
     /* N flows: UDP from the TAP's side, each frame tagged with its flow */
-    memset(frame, 0, sizeof(frame));
-    memcpy(frame, "\x52\x54\x00\x12\x34\x56\x02\x00\x00\x00\x00\x07", 12);
-    frame[12] = 0x08;
-    frame[14] = 0x45;
-    stw_be_p(frame + 16, LEN - 14);
-    frame[22] = 64;
-    frame[23] = 17;
-    stl_be_p(frame + 26, src);
-    stl_be_p(frame + 30, dst);
-    stw_be_p(frame + 38, LEN - 34);
+    dp_udp_frame(frame, LEN);
     for (int i = 0; i < N; i++) {
         uint16_t sport = 1000 + i * 7919, dport = 4789;
         uint32_t h = dp_flow_hash(src, dst, sport, dport);
