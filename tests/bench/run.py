@@ -325,6 +325,18 @@ def replot(path):
     plot(rows)
 
 
+def sweep_stale_namespaces():
+    """Delete the namespaces (and the devices in them) of bench runs that
+    were killed before their clean-up: vdpb<pid> of a process that is
+    gone"""
+    r = sh("ip netns list", check=False)
+    for line in r.stdout.splitlines():
+        m = re.match(r"vdpb(\d+)\b", line)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            sh(f"ip netns del vdpb{m.group(1)}", check=False)
+            print(f"(removed the namespace of a killed run: vdpb{m.group(1)})")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     if len(sys.argv) == 3 and sys.argv[1] == "--plot":
@@ -335,6 +347,7 @@ def main():
     sh(f"cc -O2 -Wall -o {TAPIO} {REPO}/tests/bench/tapio.c")
     if os.geteuid() != 0:
         sys.exit("vdp-bench: the TAP cases need root")
+    sweep_stale_namespaces()
     results = []
     print(f"{'case':<28} {'Mpps':>8} {'Gb/s':>8} {'spread':>7} "
           f"{'x tap':>6} {'IOThread':>9} {'QEMU cpu':>9} {'Mpps/cpu-s':>11}"
