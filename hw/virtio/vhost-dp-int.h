@@ -28,6 +28,7 @@
 #include "block/aio.h"
 #include "hw/virtio/vhost-dp.h"
 #include "hw/virtio/vhost-dp-ring.h"
+#include "standard-headers/linux/virtio_net.h"
 
 /*
  * Per run of a queue pair, at most this much work before yielding:
@@ -82,6 +83,51 @@ typedef struct DpRxFilter {
     VhostDpRxFilter f;
 } DpRxFilter;
 
+typedef struct DpRss {
+    struct rcu_head rcu;
+    VhostDpRss r;
+    unsigned int npairs;
+    VhostDpEngine *pairs[];         /* by queue pair: where frames go */
+} DpRss;
+
+/*
+ * Software RSS: the frames other queue pairs' IOThreads hand to this
+ * one, in a bounded queue of many producers and one consumer (this
+ * IOThread) without a lock.  Each slot has a sequence number: a producer
+ * claims slot k with a compare-and-swap on @head when its sequence is k,
+ * fills it, and sets it to k + 1; the consumer takes it then, and sets
+ * it to k + DP_INBOX_SLOTS for the next round.
+ */
+#define DP_INBOX_SLOTS  256
+#define DP_INBOX_BUF    2048        /* longer frames come in @big */
+
+typedef struct DpInboxSlot {
+    uint32_t seq;                   /* [atomic] */
+    uint32_t len;
+    uint32_t hash_value;            /* le, as the header wants it */
+    uint16_t hash_report;           /* le */
+    VhostDpOffload ol;
+    uint8_t *big;                   /* a longer frame, or NULL */
+    uint8_t buf[DP_INBOX_BUF];
+} DpInboxSlot;
+
+typedef struct DpInbox {
+    uint32_t head;                  /* [atomic] next slot to claim */
+    uint32_t tail;                  /* [io] next slot to take */
+    DpInboxSlot slot[DP_INBOX_SLOTS];
+} DpInbox;
+
+/*
+ * The receive header the engine writes: virtio_net_hdr_v1_hash, of which
+ * the guest gets e->hdr_len bytes
+ */
+typedef struct DpRxHdr {
+    struct virtio_net_hdr_mrg_rxbuf mrg;
+    uint32_t hash_value;            /* le */
+    uint16_t hash_report;           /* le */
+    uint16_t padding;
+} DpRxHdr;
+
 /* A frame from QEMU itself on its way to the driver */
 typedef struct DpInjected {
     QSIMPLEQ_ENTRY(DpInjected) next;
@@ -111,6 +157,9 @@ struct VhostDpEngine {
     bool enabled;                   /* [atomic] */
     uint32_t rx_offloads_ok;        /* [atomic] */
     DpRxFilter *rx_filter;          /* RCU; NULL: take every frame */
+    DpRss *rss;                     /* RCU; NULL: no hash */
+    DpInbox *inbox;                 /* [atomic] set once: RSS steers */
+    QEMUBH *inbox_bh;               /* runs us when frames came in it */
 
     DpRings rings;
     DpVring vr[DP_NVQS];
@@ -160,6 +209,12 @@ struct VhostDpEngine {
     unsigned int rx_first;
     unsigned int rx_count;
 
+    /* [io] RSS: QEMU's parser of received frames, for their hash */
+    struct NetRxPkt *rx_pkt;
+    /* [io] the queue pairs a burst handed frames to, to wake */
+    VhostDpEngine *rx_woken[VHOST_DP_BURST];
+    unsigned int rx_n_woken;
+
     /* [io] RX scratch: the guest buffers of one frame */
     struct iovec rx_iov[DP_IOV_MAX];
     uint64_t rx_gpa[DP_IOV_MAX];
@@ -184,10 +239,14 @@ unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
 void dp_tx_release_held(VhostDpEngine *e);
 unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
                          unsigned int max, uint64_t *bytes, bool *starved);
+unsigned int dp_rx_inbox(VhostDpEngine *e, const DpMemTable *mt,
+                         unsigned int max, uint64_t *bytes, bool *starved);
+bool dp_inbox_pending(VhostDpEngine *e);
+void dp_inbox_drop_all(VhostDpEngine *e);
 void dp_rx_release(VhostDpEngine *e, unsigned int n);
 void dp_inject_flush(VhostDpEngine *e);
 void dp_inject_drop_all(VhostDpEngine *e);
-uint64_t dp_offered_features(const VhostDpDriverCaps *caps);
+uint64_t dp_offered_features(const VhostDpDriverCaps *caps, bool steer);
 
 /* vhost-dp-iothread.c */
 void dp_engine_attach(VhostDpEngine *e);

@@ -28,6 +28,7 @@
 #include "hw/virtio/vhost.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/vhost-dp-int.h"
+#include "hw/net/net_rx_pkt.h"
 #include "standard-headers/linux/virtio_net.h"
 #include "trace.h"
 
@@ -182,8 +183,13 @@ static void dp_run(VhostDpEngine *e)
                 /* kicks only when the guest's buffers run out */
                 dp_vring_notify_off(rx);
             }
-            moved += dp_rx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts, &bytes,
-                                 &rx_starved);
+            /* first what other queue pairs steered here (RSS) */
+            moved += dp_rx_inbox(e, mt, DP_RUN_PKT_BUDGET - pkts - moved,
+                                 &bytes, &rx_starved);
+        }
+        if (dp_vring_live(rx) && !rx_starved) {
+            moved += dp_rx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts - moved,
+                                 &bytes, &rx_starved);
         }
         pkts += moved;
         within = pkts < DP_RUN_PKT_BUDGET && bytes < DP_RUN_BYTE_BUDGET &&
@@ -215,7 +221,7 @@ static void dp_run(VhostDpEngine *e)
     e->rx_starved = rx_starved;
     dp_fd_arm(e, !rx_starved || (tx_stall && !e->dq->tx_wait_writable),
               tx_stall && e->dq->tx_wait_writable);
-    if (!within || (!rx_starved && (e->rx_count ||
+    if (!within || (!rx_starved && (e->rx_count || dp_inbox_pending(e) ||
                                     (e->dq->ops->rx_poll &&
                                      e->dq->ops->rx_poll(e->dq))))) {
         /* budget used up: let other handlers run, then go on */
@@ -283,7 +289,7 @@ static bool dp_pair_has_work(VhostDpEngine *e)
     if (e->rx_starved) {
         return dp_avail_idx(rx) != e->rx_seen;
     }
-    return e->rx_count || (e->dq->ops->rx_poll &&
+    return e->rx_count || dp_inbox_pending(e) || (e->dq->ops->rx_poll &&
                            (e->dq->fd < 0 || e->fd_read_armed) &&
                            e->dq->ops->rx_poll(e->dq));
 }
@@ -361,6 +367,8 @@ static void dp_attach_bh(void *opaque)
     VhostDpEngine *e = opaque;
 
     assert(e->tx_taken == e->tx_reclaimed);
+    /* frames steered here while stopped are from before the reset */
+    dp_inbox_drop_all(e);
     e->running = true;
     e->tx_stalled = false;
     e->rx_starved = false;
@@ -398,6 +406,7 @@ static void dp_detach_bh(void *opaque)
     e->st.rx_drops += e->rx_count + e->rx_has_pending;
     e->rx_has_pending = false;
     dp_rx_release(e, e->rx_count);
+    dp_inbox_drop_all(e);
     e->running = false;
     e->vr[DP_TX].polling = false;
     e->vr[DP_RX].polling = false;
@@ -543,7 +552,8 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriver *drv,
     e->caps = *caps;
     e->ctx = ctx;
     e->name = g_strdup(name);
-    e->offered = dp_offered_features(caps);
+    /* software RSS: not for a driver that reads into guest buffers */
+    e->offered = dp_offered_features(caps, !dq->ops->rx_read);
     e->enabled = true;
     e->hdr_len = sizeof(struct virtio_net_hdr);
     e->rings.name = e->name;
@@ -551,6 +561,8 @@ VhostDpEngine *vhost_dp_engine_new(VhostDpDriver *drv,
     if (dq->ops->rx_read) {
         e->rx_bounce = g_malloc(DP_MAX_FRAME);
     }
+    net_rx_pkt_init(&e->rx_pkt);
+    e->inbox_bh = aio_bh_new(ctx, dp_run_bh, e);
     aio_timer_init(ctx, &e->rate_timer, QEMU_CLOCK_REALTIME, SCALE_NS,
                    dp_rate_timer_cb, e);
     qemu_mutex_init(&e->inject_lock);
@@ -576,6 +588,11 @@ void vhost_dp_engine_free(VhostDpEngine *e)
     }
     dp_inject_drop_all(e);
     vhost_dp_engine_set_rx_filter(e, NULL);
+    vhost_dp_engine_set_rss(e, NULL, NULL, 0);
+    qemu_bh_delete(e->inbox_bh);
+    dp_inbox_drop_all(e);
+    g_free(e->inbox);
+    net_rx_pkt_uninit(e->rx_pkt);
     qemu_mutex_destroy(&e->inject_lock);
     g_free(e->rx_bounce);
     g_free(e->name);
@@ -644,6 +661,45 @@ void vhost_dp_engine_set_rx_filter(VhostDpEngine *e,
         flt->f = *f;
     }
     qatomic_rcu_set(&e->rx_filter, flt);
+    if (old) {
+        g_free_rcu(old, rcu);
+    }
+}
+
+/* Give queue pair @e an inbox for software RSS, once */
+static void dp_inbox_init(VhostDpEngine *e)
+{
+    DpInbox *ib;
+
+    if (e->inbox) {
+        return;
+    }
+    ib = g_new0(DpInbox, 1);
+    for (unsigned int i = 0; i < DP_INBOX_SLOTS; i++) {
+        ib->slot[i].seq = i;
+    }
+    qatomic_store_release(&e->inbox, ib);
+}
+
+void vhost_dp_engine_set_rss(VhostDpEngine *e, const VhostDpRss *rss,
+                             VhostDpEngine *const *pairs,
+                             unsigned int npairs)
+{
+    DpRss *old = e->rss, *r = NULL;
+
+    if (rss) {
+        r = g_malloc(sizeof(*r) + npairs * sizeof(r->pairs[0]));
+        r->r = *rss;
+        r->npairs = npairs;
+        for (unsigned int i = 0; i < npairs; i++) {
+            r->pairs[i] = pairs[i];
+            if (rss->steer) {
+                /* before anyone can steer to it */
+                dp_inbox_init(pairs[i]);
+            }
+        }
+    }
+    qatomic_rcu_set(&e->rss, r);
     if (old) {
         g_free_rcu(old, rcu);
     }

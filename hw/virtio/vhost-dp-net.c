@@ -20,6 +20,7 @@
 #include "qemu/lockable.h"
 #include "qemu/rcu.h"
 #include "hw/virtio/vhost-dp-int.h"
+#include "hw/net/net_rx_pkt.h"
 #include "net/vhost-dp-vnet.h"
 #include "standard-headers/linux/virtio_net.h"
 #include "standard-headers/linux/virtio_config.h"
@@ -70,7 +71,9 @@ static DpTxResult dp_tx_one(VhostDpEngine *e, const DpMemTable *mt,
         *iov_used = first;
         return DP_TX_DROPPED;
     }
-    iov_to_buf(&e->tx_iov[first], *iov_used - first, 0, &hdr, e->hdr_len);
+    /* (the hash fields of a long header mean nothing on transmit) */
+    iov_to_buf(&e->tx_iov[first], *iov_used - first, 0, &hdr,
+               MIN(e->hdr_len, sizeof(hdr)));
     vhost_dp_vnet_to_offload(&hdr.hdr, &p->ol);
     if (!vhost_dp_offload_allowed(&p->ol, e->caps.tx_offloads)) {
         *iov_used = first;
@@ -243,19 +246,135 @@ unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
 
 static inline QEMU_ALWAYS_INLINE
 bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
-                       struct virtio_net_hdr *h)
+                       DpRxHdr *hdr)
 {
     uint32_t ok = qatomic_read(&e->rx_offloads_ok);
 
     if (!vhost_dp_offload_allowed(ol, ok)) {
         return false;
     }
-    vhost_dp_vnet_from_offload(h, ol);
+    vhost_dp_vnet_from_offload(&hdr->mrg.hdr, ol);
     if (!(ok & VHOST_DP_CAP_CSUM)) {
         /* a guest without GUEST_CSUM gets no DATA_VALID either */
-        h->flags = 0;
+        hdr->mrg.hdr.flags = 0;
     }
+    hdr->hash_value = 0;
+    hdr->hash_report = 0;
+    hdr->padding = 0;
     return true;
+}
+
+/*
+ * RSS hash reporting: the Toeplitz hash of a received frame's flow, of
+ * the first of the guest's hash types the frame has, as virtio-net
+ * computes it for its own receive path, with QEMU's parser and hash
+ * (net_rx_pkt).
+ */
+
+/* Headers the hash looks at: Ethernet, a VLAN tag, IPv6, some options */
+#define DP_HASH_PEEK 128
+
+QEMU_BUILD_BUG_ON(sizeof(DpRxHdr) != sizeof(struct virtio_net_hdr_v1_hash));
+
+static int dp_rss_hash_type(bool ip4, bool ip6, EthL4HdrProto l4,
+                            uint32_t types)
+{
+    if (ip4) {
+        if (l4 == ETH_L4_HDR_PROTO_TCP &&
+            (types & VIRTIO_NET_RSS_HASH_TYPE_TCPv4)) {
+            return NetPktRssIpV4Tcp;
+        }
+        if (l4 == ETH_L4_HDR_PROTO_UDP &&
+            (types & VIRTIO_NET_RSS_HASH_TYPE_UDPv4)) {
+            return NetPktRssIpV4Udp;
+        }
+        if (types & VIRTIO_NET_RSS_HASH_TYPE_IPv4) {
+            return NetPktRssIpV4;
+        }
+    } else if (ip6) {
+        if (l4 == ETH_L4_HDR_PROTO_TCP) {
+            if (types & VIRTIO_NET_RSS_HASH_TYPE_TCP_EX) {
+                return NetPktRssIpV6TcpEx;
+            }
+            if (types & VIRTIO_NET_RSS_HASH_TYPE_TCPv6) {
+                return NetPktRssIpV6Tcp;
+            }
+        }
+        if (l4 == ETH_L4_HDR_PROTO_UDP) {
+            if (types & VIRTIO_NET_RSS_HASH_TYPE_UDP_EX) {
+                return NetPktRssIpV6UdpEx;
+            }
+            if (types & VIRTIO_NET_RSS_HASH_TYPE_UDPv6) {
+                return NetPktRssIpV6Udp;
+            }
+        }
+        if (types & VIRTIO_NET_RSS_HASH_TYPE_IP_EX) {
+            return NetPktRssIpV6Ex;
+        }
+        if (types & VIRTIO_NET_RSS_HASH_TYPE_IPv6) {
+            return NetPktRssIpV6;
+        }
+    }
+    return -1;
+}
+
+/* A frame's hash: its VIRTIO_NET_HASH_REPORT_* and value, both le */
+typedef struct DpHash {
+    uint32_t value;
+    uint16_t report;
+} DpHash;
+
+/* The hash of the frame whose first @len bytes are @h */
+static DpHash dp_rx_hash(VhostDpEngine *e, const DpRss *rss,
+                         const uint8_t *h, size_t len)
+{
+    static const uint16_t reports[NetPktRssIpV6UdpEx + 1] = {
+        [NetPktRssIpV4] = VIRTIO_NET_HASH_REPORT_IPv4,
+        [NetPktRssIpV4Tcp] = VIRTIO_NET_HASH_REPORT_TCPv4,
+        [NetPktRssIpV6Tcp] = VIRTIO_NET_HASH_REPORT_TCPv6,
+        [NetPktRssIpV6] = VIRTIO_NET_HASH_REPORT_IPv6,
+        [NetPktRssIpV6Ex] = VIRTIO_NET_HASH_REPORT_IPv6_EX,
+        [NetPktRssIpV6TcpEx] = VIRTIO_NET_HASH_REPORT_TCPv6_EX,
+        [NetPktRssIpV4Udp] = VIRTIO_NET_HASH_REPORT_UDPv4,
+        [NetPktRssIpV6Udp] = VIRTIO_NET_HASH_REPORT_UDPv6,
+        [NetPktRssIpV6UdpEx] = VIRTIO_NET_HASH_REPORT_UDPv6_EX,
+    };
+    struct iovec iov = { .iov_base = (void *)h, .iov_len = len };
+    DpHash dh = { 0 };          /* VIRTIO_NET_HASH_REPORT_NONE */
+    bool ip4, ip6;
+    EthL4HdrProto l4;
+    int type;
+
+    net_rx_pkt_set_protocols(e->rx_pkt, &iov, 1, 0);
+    net_rx_pkt_get_protocols(e->rx_pkt, &ip4, &ip6, &l4);
+    type = dp_rss_hash_type(ip4, ip6, l4, rss->r.hash_types);
+    if (type >= 0) {
+        dh.value = cpu_to_le32(net_rx_pkt_calc_rss_hash(e->rx_pkt, type,
+                                                        (uint8_t *)rss->r.key));
+        dh.report = cpu_to_le16(reports[type]);
+    }
+    return dh;
+}
+
+/* The hash of frame @p */
+static DpHash dp_pkt_hash(VhostDpEngine *e, const DpRss *rss,
+                          const VhostDpPkt *p)
+{
+    uint8_t h[DP_HASH_PEEK];
+
+    return dp_rx_hash(e, rss, h, iov_to_buf(p->iov, p->iov_cnt, 0, h,
+                                            sizeof(h)));
+}
+
+/* The queue pair RSS hands a frame of hash @dh to */
+static VhostDpEngine *dp_rss_target(const DpRss *rss, const DpHash *dh)
+{
+    unsigned int q = dh->report == VIRTIO_NET_HASH_REPORT_NONE ?
+        rss->r.default_queue :
+        rss->r.table[le32_to_cpu(dh->value) & (rss->r.table_len - 1)];
+
+    /* (the netdev checked the table) */
+    return q < rss->npairs ? rss->pairs[q] : NULL;
 }
 
 typedef enum DpRxResult {
@@ -378,14 +497,14 @@ DpRxResult dp_rx_gather(VhostDpEngine *e, const DpMemTable *mt,
  */
 static inline QEMU_ALWAYS_INLINE
 void dp_rx_commit(VhostDpEngine *e, const DpMemTable *mt,
-                  struct virtio_net_hdr_mrg_rxbuf *hdr, unsigned int nheads,
+                  DpRxHdr *hdr, unsigned int nheads,
                   unsigned int iov_cnt, uint64_t need)
 {
     DpVring *vr = &e->vr[DP_RX];
 
-    /* mergeable buffers imply the long header */
-    assert(nheads == 1 || e->hdr_len == sizeof(*hdr));
-    hdr->num_buffers = cpu_to_le16(nheads);
+    /* mergeable buffers imply a header with num_buffers */
+    assert(nheads == 1 || e->hdr_len >= sizeof(hdr->mrg));
+    hdr->mrg.num_buffers = cpu_to_le16(nheads);
     iov_from_buf(e->rx_iov, iov_cnt, 0, hdr, e->hdr_len);
 
     for (unsigned int i = 0; i < nheads; i++) {
@@ -403,17 +522,29 @@ void dp_rx_commit(VhostDpEngine *e, const DpMemTable *mt,
     }
 }
 
-/* Deliver one frame into guest buffers */
-static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
-                            uint16_t avail_idx, const VhostDpPkt *p)
+/* @rss if received frames carry their hash, or NULL */
+static inline const DpRss *dp_rx_hashing(VhostDpEngine *e, const DpRss *rss)
 {
-    struct virtio_net_hdr_mrg_rxbuf hdr;
+    return rss && rss->r.populate_hash &&
+           e->hdr_len == sizeof(DpRxHdr) ? rss : NULL;
+}
+
+/* Deliver one frame into guest buffers, with hash @dh if not NULL */
+static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
+                            uint16_t avail_idx, const VhostDpPkt *p,
+                            const DpHash *dh)
+{
+    DpRxHdr hdr;
     uint64_t need = (uint64_t)p->len + e->hdr_len;
     unsigned int nheads = 0, iov_cnt = 0;
     DpRxResult r;
 
-    if (!dp_offload_to_hdr(e, &p->ol, &hdr.hdr)) {
+    if (!dp_offload_to_hdr(e, &p->ol, &hdr)) {
         return DP_RX_DROPPED;
+    }
+    if (dh) {
+        hdr.hash_value = dh->value;
+        hdr.hash_report = dh->report;
     }
     r = dp_rx_gather(e, mt, avail_idx, need, &nheads, &iov_cnt);
     if (r != DP_RX_DELIVERED) {
@@ -508,14 +639,15 @@ static unsigned int dp_rx_heads_for(VhostDpEngine *e, unsigned int nheads,
 
 static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
                                    uint16_t avail_idx, const DpRxFilter *flt,
-                                   uint32_t *len)
+                                   const DpRss *rss, uint32_t *len)
 {
     DpVring *vr = &e->vr[DP_RX];
     uint16_t start = vr->last_avail;
-    struct virtio_net_hdr_mrg_rxbuf hdr;
+    DpRxHdr hdr;
     unsigned int nheads = 0, iov_cnt = 0, rd_cnt = 0;
     uint64_t need, have;
-    uint8_t h[DP_FILTER_LEN];
+    uint8_t h[DP_HASH_PEEK];
+    size_t peek = rss ? DP_HASH_PEEK : DP_FILTER_LEN;
     size_t direct, rest, hl;
     VhostDpPkt p;
     DpRxResult r;
@@ -559,12 +691,18 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
     rest = iov_size(p.iov, p.iov_cnt);
     assert(rest <= p.len);
     direct = p.len - rest;
-    hl = iov_to_buf(e->rx_rd_iov, rd_cnt, 0, h, MIN(direct, sizeof(h)));
-    hl += iov_to_buf(p.iov, p.iov_cnt, 0, h + hl, sizeof(h) - hl);
+    hl = iov_to_buf(e->rx_rd_iov, rd_cnt, 0, h, MIN(direct, peek));
+    hl += iov_to_buf(p.iov, p.iov_cnt, 0, h + hl, peek - hl);
     if (r != DP_RX_DELIVERED || (flt && !dp_rx_filter_pass(&flt->f, h, hl)) ||
-        !dp_offload_to_hdr(e, &p.ol, &hdr.hdr)) {
+        !dp_offload_to_hdr(e, &p.ol, &hdr)) {
         vr->last_avail = start;
         return DP_RX_DROPPED;
+    }
+    if (rss) {
+        DpHash dh = dp_rx_hash(e, rss, h, hl);
+
+        hdr.hash_value = dh.value;
+        hdr.hash_report = dh.report;
     }
     need = (uint64_t)p.len + e->hdr_len;
     if (need > have) {
@@ -648,6 +786,7 @@ static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
 {
     DpVring *vr = &e->vr[DP_RX];
     const DpRxFilter *flt = qatomic_rcu_read(&e->rx_filter);
+    const DpRss *rss = dp_rx_hashing(e, qatomic_rcu_read(&e->rss));
     uint16_t avail_idx, old_used = vr->used_idx;
     unsigned int done = 0, delivered = 0;
 
@@ -662,10 +801,16 @@ static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
         if (unlikely(e->rx_has_pending)) {
             /* the frame that waited for buffers goes first, copied */
             len = e->rx_pending.len;
-            r = dp_rx_one(e, mt, avail_idx, &e->rx_pending);
+            DpHash dh;
+
+            if (rss) {
+                dh = dp_pkt_hash(e, rss, &e->rx_pending);
+            }
+            r = dp_rx_one(e, mt, avail_idx, &e->rx_pending,
+                          rss ? &dh : NULL);
             e->rx_has_pending = r == DP_RX_NO_BUFFERS;
         } else {
-            r = dp_rx_direct_one(e, mt, avail_idx, flt, &len);
+            r = dp_rx_direct_one(e, mt, avail_idx, flt, rss, &len);
         }
 
         /* (without buffers, no frame was read) */
@@ -702,14 +847,162 @@ static bool dp_rx_rate_pass(VhostDpEngine *e, uint32_t len)
 }
 
 /*
+ * Software RSS: hand frame @p, of hash @dh, to queue pair @to's inbox,
+ * and wake that IOThread once the burst is done.  Frames longer than a
+ * slot (GSO frames, up to 64 KiB of payload) take an allocation of their
+ * own.  Returns false if the inbox is full.
+ */
+static bool dp_rx_steer(VhostDpEngine *e, VhostDpEngine *to,
+                        const VhostDpPkt *p, const DpHash *dh)
+{
+    DpInbox *ib = qatomic_load_acquire(&to->inbox);
+    uint32_t pos = qatomic_read(&ib->head);
+    DpInboxSlot *sl;
+    unsigned int i;
+
+    for (;;) {
+        int32_t dif;
+
+        sl = &ib->slot[pos % DP_INBOX_SLOTS];
+        dif = (int32_t)(qatomic_load_acquire(&sl->seq) - pos);
+        if (dif == 0) {
+            uint32_t seen = qatomic_cmpxchg(&ib->head, pos, pos + 1);
+
+            if (seen == pos) {
+                break;
+            }
+            pos = seen;
+        } else if (dif < 0) {
+            return false;       /* the consumer is a whole round behind */
+        } else {
+            pos = qatomic_read(&ib->head);
+        }
+    }
+    sl->len = p->len;
+    sl->ol = p->ol;
+    sl->hash_value = dh->value;
+    sl->hash_report = dh->report;
+    sl->big = p->len > sizeof(sl->buf) ? g_malloc(p->len) : NULL;
+    iov_to_buf(p->iov, p->iov_cnt, 0, sl->big ?: sl->buf, p->len);
+    qatomic_store_release(&sl->seq, pos + 1);
+
+    for (i = 0; i < e->rx_n_woken && e->rx_woken[i] != to; i++) {
+        continue;
+    }
+    if (i == e->rx_n_woken) {
+        e->rx_woken[e->rx_n_woken++] = to;
+    }
+    return true;
+}
+
+static void dp_rx_wake_steered(VhostDpEngine *e)
+{
+    for (unsigned int i = 0; i < e->rx_n_woken; i++) {
+        qemu_bh_schedule(e->rx_woken[i]->inbox_bh);
+    }
+    e->rx_n_woken = 0;
+}
+
+/* The next filled slot of the inbox, or NULL */
+static DpInboxSlot *dp_inbox_peek(DpInbox *ib)
+{
+    DpInboxSlot *sl = &ib->slot[ib->tail % DP_INBOX_SLOTS];
+
+    return qatomic_load_acquire(&sl->seq) == ib->tail + 1 ? sl : NULL;
+}
+
+static void dp_inbox_pop(DpInbox *ib, DpInboxSlot *sl)
+{
+    g_free(sl->big);
+    sl->big = NULL;
+    qatomic_store_release(&sl->seq, ib->tail + DP_INBOX_SLOTS);
+    ib->tail++;
+}
+
+bool dp_inbox_pending(VhostDpEngine *e)
+{
+    DpInbox *ib = qatomic_load_acquire(&e->inbox);
+
+    return ib && dp_inbox_peek(ib);
+}
+
+void dp_inbox_drop_all(VhostDpEngine *e)
+{
+    DpInbox *ib = qatomic_load_acquire(&e->inbox);
+    DpInboxSlot *sl;
+
+    while (ib && (sl = dp_inbox_peek(ib))) {
+        dp_inbox_pop(ib, sl);
+    }
+}
+
+/*
+ * Deliver the frames other queue pairs handed to this one.  Returns the
+ * frames handled; sets *@starved when the guest has no buffers left.
+ */
+unsigned int dp_rx_inbox(VhostDpEngine *e, const DpMemTable *mt,
+                         unsigned int max, uint64_t *bytes, bool *starved)
+{
+    DpVring *vr = &e->vr[DP_RX];
+    DpInbox *ib = qatomic_load_acquire(&e->inbox);
+    const DpRss *rss;
+    uint16_t avail_idx, old_used = vr->used_idx;
+    unsigned int done = 0, delivered = 0;
+    bool limited = dp_bucket_limits(&e->rx_bucket);
+    DpInboxSlot *sl;
+
+    if (!ib || !dp_inbox_peek(ib) || !dp_vring_avail(vr, &avail_idx)) {
+        return 0;
+    }
+    rss = dp_rx_hashing(e, qatomic_rcu_read(&e->rss));
+    while (done < max && (sl = dp_inbox_peek(ib))) {
+        struct iovec iov = {
+            .iov_base = sl->big ?: sl->buf, .iov_len = sl->len,
+        };
+        VhostDpPkt p = { .iov = &iov, .iov_cnt = 1, .len = sl->len,
+                         .ol = sl->ol };
+        DpHash dh = { .value = sl->hash_value, .report = sl->hash_report };
+        DpRxResult r = DP_RX_DROPPED;
+
+        /* (the sender applied the receive filter) */
+        if (!limited || dp_rx_rate_pass(e, p.len)) {
+            r = dp_rx_one(e, mt, avail_idx, &p, rss ? &dh : NULL);
+            if (r == DP_RX_DROPPED) {
+                e->st.rx_drops++;
+            }
+        }
+        if (r == DP_RX_DELIVERED || r == DP_RX_DROPPED) {
+            dp_inbox_pop(ib, sl);
+        }
+        if (r != DP_RX_DROPPED &&
+            dp_rx_result(e, r, p.len, avail_idx, &delivered, bytes,
+                         starved)) {
+            break;
+        }
+        done++;
+    }
+    if (delivered) {
+        e->st.rx_packets += delivered;
+        e->st.bursts++;
+    }
+    dp_vring_flush(vr, old_used, mt);
+    return done;
+}
+
+/*
  * Move frames from the driver to the RX vring.  Returns the frames
  * handled; sets *@starved when the guest has no buffers left.
+ *
+ * With software RSS, a frame for another queue pair goes to its inbox
+ * after the receive filter; that pair applies its receive rate.
  */
 unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
                          unsigned int max, uint64_t *bytes, bool *starved)
 {
     DpVring *vr = &e->vr[DP_RX];
     const DpRxFilter *flt = qatomic_rcu_read(&e->rx_filter);
+    const DpRss *rss = qatomic_rcu_read(&e->rss);
+    const DpRss *hashing = dp_rx_hashing(e, rss);
     uint16_t avail_idx, old_used = vr->used_idx;
     unsigned int done = 0, delivered = 0;
     bool limited = dp_bucket_limits(&e->rx_bucket);
@@ -729,8 +1022,12 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
     if (!dp_vring_avail(vr, &avail_idx)) {
         return 0;
     }
+    if (rss && !rss->r.steer) {
+        rss = hashing;
+    }
     while (done < e->rx_count && done < max) {
         const VhostDpPkt *p = &e->rx_pkts[e->rx_first + done];
+        DpHash dh;
         DpRxResult r;
 
         uint8_t h[DP_FILTER_LEN];
@@ -742,11 +1039,27 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
             done++;
             continue;
         }
+        if (rss) {
+            dh = dp_pkt_hash(e, rss, p);
+            if (rss->r.steer) {
+                VhostDpEngine *to = dp_rss_target(rss, &dh);
+
+                if (to && to != e) {
+                    if (dp_rx_steer(e, to, p, &dh)) {
+                        e->st.rx_steered++;
+                    } else {
+                        e->st.rx_drops++;
+                    }
+                    done++;
+                    continue;
+                }
+            }
+        }
         if (limited && !dp_rx_rate_pass(e, p->len)) {
             done++;
             continue;
         }
-        r = dp_rx_one(e, mt, avail_idx, p);
+        r = dp_rx_one(e, mt, avail_idx, p, hashing ? &dh : NULL);
         if (dp_rx_result(e, r, p->len, avail_idx, &delivered, bytes,
                          starved)) {
             break;
@@ -759,6 +1072,7 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
     }
     dp_vring_flush(vr, old_used, mt);
     dp_rx_release(e, done);
+    dp_rx_wake_steered(e);
     trace_vhost_dp_rx_burst(e, done, delivered);
     return done;
 }
@@ -811,7 +1125,7 @@ void dp_inject_drop_all(VhostDpEngine *e)
  * Features
  */
 
-uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
+uint64_t dp_offered_features(const VhostDpDriverCaps *caps, bool steer)
 {
     uint64_t f = (1ULL << VIRTIO_F_VERSION_1) |
                  (1ULL << VIRTIO_F_ANY_LAYOUT) |
@@ -824,13 +1138,15 @@ uint64_t dp_offered_features(const VhostDpDriverCaps *caps)
                  (1ULL << VHOST_F_LOG_ALL);
 
     /*
-     * RSS: virtio-net keeps it (and masks it) unless its eBPF program
-     * loaded and the driver took it; the frames then arrive on the queue
-     * pair the guest's table picks, and the engine has nothing to do
+     * RSS: the driver's device steers (the netdev gives it the eBPF
+     * program), or the engine hands each frame to its queue pair's
+     * IOThread; not for a driver that reads into guest buffers (@steer)
      */
-    if (caps->steering) {
+    if (caps->steering || steer) {
         f |= 1ULL << VIRTIO_NET_F_RSS;
     }
+    /* the engine hashes what any driver receives */
+    f |= 1ULL << VIRTIO_NET_F_HASH_REPORT;
     if (caps->tx_offloads & VHOST_DP_CAP_CSUM) {
         f |= 1ULL << VIRTIO_NET_F_CSUM;
         if (caps->tx_offloads & VHOST_DP_CAP_TSO4) {

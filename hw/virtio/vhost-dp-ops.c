@@ -195,10 +195,15 @@ static int dp_set_features(struct vhost_dev *dev, uint64_t features)
     e->rings.event_idx = features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
     e->rings.packed = features & (1ULL << VIRTIO_F_RING_PACKED);
     e->mrg_rxbuf = features & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
-    e->hdr_len = (features & ((1ULL << VIRTIO_NET_F_MRG_RXBUF) |
-                              (1ULL << VIRTIO_F_VERSION_1))) ?
-                 sizeof(struct virtio_net_hdr_mrg_rxbuf) :
-                 sizeof(struct virtio_net_hdr);
+    if ((features & (1ULL << VIRTIO_F_VERSION_1)) &&
+        (features & (1ULL << VIRTIO_NET_F_HASH_REPORT))) {
+        e->hdr_len = sizeof(struct virtio_net_hdr_v1_hash);
+    } else if (features & ((1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+                           (1ULL << VIRTIO_F_VERSION_1))) {
+        e->hdr_len = sizeof(struct virtio_net_hdr_mrg_rxbuf);
+    } else {
+        e->hdr_len = sizeof(struct virtio_net_hdr);
+    }
     /* toggled while running when migration starts and ends */
     qatomic_set(&e->rings.log_all,
                 !!(features & (1ULL << VHOST_F_LOG_ALL)));

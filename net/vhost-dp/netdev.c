@@ -32,6 +32,7 @@
 #include "standard-headers/linux/virtio_net.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "net/clients.h"
+#include "ebpf/ebpf_rss.h"
 #include "trace.h"
 
 /* The most queue pairs a vhostdp netdev serves */
@@ -49,6 +50,11 @@ typedef struct VhostDpNet {
     VhostDpNetState **qs;           /* [queues], NULL once cleaned up */
     /* rate limits of each queue pair: bits a second, and bytes */
     uint64_t tx_rate, tx_burst, rx_rate, rx_burst;
+    /* RSS steering in the driver's device: QEMU's eBPF program */
+    struct EBPFRSSContext ebpf_rss;
+    bool steering;                  /* the driver has the program */
+    bool ebpf_failed;               /* reported */
+    bool soft_steered;              /* the engines may steer (RSS) */
     QTAILQ_ENTRY(VhostDpNet) next;
 } VhostDpNet;
 
@@ -140,7 +146,8 @@ static bool vhost_dp_has_vnet_hdr(NetClientState *nc)
 static bool vhost_dp_has_vnet_hdr_len(NetClientState *nc, int len)
 {
     return len == sizeof(struct virtio_net_hdr) ||
-           len == sizeof(struct virtio_net_hdr_mrg_rxbuf);
+           len == sizeof(struct virtio_net_hdr_mrg_rxbuf) ||
+           len == sizeof(struct virtio_net_hdr_v1_hash);
 }
 
 static bool vhost_dp_has_ufo(NetClientState *nc)
@@ -166,18 +173,147 @@ static int vhost_dp_set_vnet_endianness(NetClientState *nc, bool enable)
 }
 
 /*
- * virtio-net's RSS for a vhost backend: its eBPF steering program, which
- * a driver with caps.steering attaches to its device
+ * RSS and hash reporting: virtio-net hands the guest's configuration to
+ * the backend (NetClientInfo.set_rss).  A driver with caps.steering
+ * spreads the frames over its queue pairs in its device, with QEMU's eBPF
+ * RSS program, which the netdev loads and fills in; the engines compute
+ * the hash the guest asks to see.
  */
-static bool vhost_dp_set_steering_ebpf(NetClientState *nc, int prog_fd)
+#define VHOST_DP_RSS_HASH_TYPES (VIRTIO_NET_RSS_HASH_TYPE_IPv4 |      \
+                                 VIRTIO_NET_RSS_HASH_TYPE_TCPv4 |     \
+                                 VIRTIO_NET_RSS_HASH_TYPE_UDPv4 |     \
+                                 VIRTIO_NET_RSS_HASH_TYPE_IPv6 |      \
+                                 VIRTIO_NET_RSS_HASH_TYPE_TCPv6 |     \
+                                 VIRTIO_NET_RSS_HASH_TYPE_UDPv6 |     \
+                                 VIRTIO_NET_RSS_HASH_TYPE_IP_EX |     \
+                                 VIRTIO_NET_RSS_HASH_TYPE_TCP_EX |    \
+                                 VIRTIO_NET_RSS_HASH_TYPE_UDP_EX)
+
+static bool vhost_dp_get_vnet_hash_supported_types(NetClientState *nc,
+                                                   uint32_t *types)
+{
+    *types = VHOST_DP_RSS_HASH_TYPES;
+    return true;
+}
+
+/* Steer with the eBPF program in the driver's device, or stop it */
+static void vhost_dp_steer(VhostDpNet *net, const NetRssConfig *cfg)
+{
+    VhostDpDriverClass *dc = VHOST_DP_DRIVER_GET_CLASS(net->drv);
+    uint16_t table[VHOST_DP_RSS_TABLE_MAX];
+    uint8_t key[VHOST_DP_RSS_KEY_LEN];
+    struct EBPFRSSConfig config;
+    Error *err = NULL;
+
+    if (!cfg->enabled || !cfg->redirect || !dc->set_steering_ebpf ||
+        cfg->indirections_len > VHOST_DP_RSS_TABLE_MAX ||
+        cfg->key_len < sizeof(key)) {
+        if (net->steering) {
+            dc->set_steering_ebpf(net->drv, -1);
+            net->steering = false;
+        }
+        return;
+    }
+    config = (struct EBPFRSSConfig) {
+        .redirect = true,
+        .populate_hash = cfg->populate_hash,
+        .hash_types = cfg->hash_types,
+        .indirections_len = cfg->indirections_len,
+        .default_queue = cfg->default_queue,
+    };
+    memcpy(table, cfg->indirections_table,
+           cfg->indirections_len * sizeof(table[0]));
+    memcpy(key, cfg->key, sizeof(key));
+    if ((!ebpf_rss_is_loaded(&net->ebpf_rss) &&
+         !ebpf_rss_load(&net->ebpf_rss, &err)) ||
+        !ebpf_rss_set_all(&net->ebpf_rss, &config, table, key, &err)) {
+        if (!net->ebpf_failed) {
+            error_prepend(&err, "vhostdp '%s': no RSS steering: ",
+                          net->name);
+            warn_report_err(err);
+            net->ebpf_failed = true;
+        } else {
+            error_free(err);
+        }
+        return;
+    }
+    net->steering = dc->set_steering_ebpf(net->drv,
+                                          net->ebpf_rss.program_fd);
+    trace_vhost_dp_set_steering_ebpf(net->name, net->ebpf_rss.program_fd,
+                                     net->steering);
+}
+
+/*
+ * Without steering in the device, the engines hand each frame to its
+ * queue pair's IOThread (software RSS): if the table is one they can
+ * follow
+ */
+static bool vhost_dp_soft_steer(VhostDpNet *net, const NetRssConfig *cfg)
+{
+    unsigned int len = cfg->indirections_len;
+
+    if (!cfg->enabled || !cfg->redirect || net->steering ||
+        net->queues < 2 || !len || len > VHOST_DP_RSS_TABLE_MAX ||
+        (len & (len - 1)) || cfg->default_queue >= net->queues) {
+        return false;
+    }
+    for (unsigned int i = 0; i < len; i++) {
+        if (cfg->indirections_table[i] >= net->queues) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Stop software RSS before an engine goes away: no engine steers to it */
+static void vhost_dp_rss_off(VhostDpNet *net)
+{
+    if (!net->soft_steered) {
+        return;
+    }
+    for (unsigned int i = 0; i < net->queues; i++) {
+        if (net->qs[i] && net->qs[i]->engine) {
+            vhost_dp_engine_set_rss(net->qs[i]->engine, NULL, NULL, 0);
+        }
+    }
+    synchronize_rcu();
+    net->soft_steered = false;
+}
+
+static void vhost_dp_set_rss(NetClientState *nc, const NetRssConfig *cfg)
 {
     VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
-    VhostDpDriverClass *dc = VHOST_DP_DRIVER_GET_CLASS(s->net->drv);
-    bool ok = dc->set_steering_ebpf &&
-              dc->set_steering_ebpf(s->net->drv, prog_fd);
+    VhostDpNet *net = s->net;
+    g_autofree VhostDpEngine **pairs = g_new0(VhostDpEngine *, net->queues);
+    VhostDpRss rss = { 0 };
 
-    trace_vhost_dp_set_steering_ebpf(nc->name, prog_fd, ok);
-    return ok;
+    for (unsigned int i = 0; i < net->queues; i++) {
+        if (!net->qs[i] || !net->qs[i]->engine) {
+            return;             /* going away */
+        }
+        pairs[i] = net->qs[i]->engine;
+    }
+    vhost_dp_steer(net, cfg);
+    if (cfg->enabled) {
+        rss.populate_hash = cfg->populate_hash;
+        rss.hash_types = cfg->hash_types;
+        memcpy(rss.key, cfg->key, MIN(cfg->key_len, sizeof(rss.key)));
+        rss.steer = vhost_dp_soft_steer(net, cfg);
+        if (rss.steer) {
+            rss.default_queue = cfg->default_queue;
+            rss.table_len = cfg->indirections_len;
+            memcpy(rss.table, cfg->indirections_table,
+                   rss.table_len * sizeof(rss.table[0]));
+            net->soft_steered = true;
+        }
+    }
+    for (unsigned int i = 0; i < net->queues; i++) {
+        vhost_dp_engine_set_rss(pairs[i], cfg->enabled ? &rss : NULL, pairs,
+                                net->queues);
+    }
+    trace_vhost_dp_set_rss(net->name, cfg->enabled, cfg->redirect,
+                           cfg->populate_hash, cfg->hash_types,
+                           cfg->indirections_len, net->steering, rss.steer);
 }
 
 static void vhost_dp_set_offload(NetClientState *nc, const NetOffloads *ol)
@@ -226,6 +362,8 @@ static void vhost_dp_cleanup(NetClientState *nc)
     VhostDpNetState *s = DO_UPCAST(VhostDpNetState, nc, nc);
     VhostDpNet *net = s->net;
 
+    /* the first queue pair to go stops software RSS in all */
+    vhost_dp_rss_off(net);
     if (s->vhost_net) {
         vhost_net_cleanup(s->vhost_net);
         g_free(s->vhost_net);
@@ -245,6 +383,11 @@ static void vhost_dp_cleanup(NetClientState *nc)
     s->net = NULL;
     if (--net->refs == 0) {
         QTAILQ_REMOVE(&vhost_dp_nets, net, next);
+        if (net->steering) {
+            VHOST_DP_DRIVER_GET_CLASS(net->drv)->set_steering_ebpf(net->drv,
+                                                                   -1);
+        }
+        ebpf_rss_unload(&net->ebpf_rss);
         g_clear_pointer(&net->drv->netdev_id, g_free);
         object_unref(OBJECT(net->drv));
         g_free(net->qs);
@@ -327,7 +470,8 @@ static NetClientInfo net_vhost_dp_info = {
     .has_vnet_hdr_len = vhost_dp_has_vnet_hdr_len,
     .has_ufo = vhost_dp_has_ufo,
     .has_uso = vhost_dp_has_uso,
-    .set_steering_ebpf = vhost_dp_set_steering_ebpf,
+    .get_vnet_hash_supported_types = vhost_dp_get_vnet_hash_supported_types,
+    .set_rss = vhost_dp_set_rss,
     .set_offload = vhost_dp_set_offload,
     .set_vnet_le = vhost_dp_set_vnet_endianness,
     .set_vnet_be = vhost_dp_set_vnet_endianness,
@@ -495,6 +639,7 @@ int net_init_vhost_dp(const Netdev *netdev, const char *name,
     net->driver_id = g_strdup(opts->driver);
     net->queues = queues;
     net->qs = g_new0(VhostDpNetState *, queues);
+    ebpf_rss_init(&net->ebpf_rss);
     net->tx_rate = opts->has_tx_rate ? opts->tx_rate : 0;
     net->tx_burst = opts->has_tx_burst ? opts->tx_burst : 0;
     net->rx_rate = opts->has_rx_rate ? opts->rx_rate : 0;
@@ -603,6 +748,7 @@ static VhostDpInfo *vhost_dp_info(VhostDpNet *net)
         q->tx_zero_copy = st.tx_zero_copy;
         q->tx_rate_stalls = st.tx_rate_stalls;
         q->rx_rate_drops = st.rx_rate_drops;
+        q->rx_steered = st.rx_steered;
         QAPI_LIST_APPEND(tail, q);
     }
     return info;

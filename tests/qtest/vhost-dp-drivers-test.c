@@ -1022,20 +1022,25 @@ static void dp_toeplitz_known_answers(void)
     }
 }
 
+/* The receive header with the hash (VIRTIO_NET_F_HASH_REPORT) */
+#define DP_HASH_HDR_LEN sizeof(struct virtio_net_hdr_v1_hash)
+
 /*
  * RSS through the TAP: the guest sets a key, hash types and an
- * indirection table with VIRTIO_NET_CTRL_MQ_RSS_CONFIG; virtio-net loads
- * its steering eBPF program, the driver attaches it to the TAP, and the
- * kernel puts each frame the TAP receives on the queue pair the table
- * picks for its flow's Toeplitz hash.  The engine carries each queue to
- * its pair.
+ * indirection table with VIRTIO_NET_CTRL_MQ_RSS_CONFIG; the netdev loads
+ * QEMU's steering eBPF program with them, the driver attaches it to the
+ * TAP, and the kernel puts each frame the TAP receives on the queue pair
+ * the table picks for its flow's Toeplitz hash.  The engine carries each
+ * queue to its pair.  With @hash (hash=on), each frame also carries that
+ * hash in its header, which the engine computes.
  */
-static void test_tap_rss(void *obj, void *data, QGuestAllocator *alloc)
+static void dp_tap_rss(QVirtioNet *net, void *data, QGuestAllocator *alloc,
+                       bool hash)
 {
-    QVirtioNet *net = obj;
     QTestState *qts = global_qtest;
     enum { N = 32, LEN = 200, TABLE = 128 };
     const uint32_t src = 0x0a000002, dst = 0x0a000001;
+    const size_t hl = hash ? DP_HASH_HDR_LEN : DP_HDR_LEN;
     uint8_t cfg[4 + 2 + 2 + 2 * TABLE + 2 + 1 + sizeof(dp_rss_key)];
     uint8_t *p = cfg;
     unsigned int got[2] = { 0 }, want[2] = { 0 };
@@ -1048,8 +1053,10 @@ static void test_tap_rss(void *obj, void *data, QGuestAllocator *alloc)
         g_test_skip("TAP needs root and /dev/net/tun");
         return;
     }
-    /* virtio-net loaded its eBPF program and the driver took it */
+    /* the netdev takes the configuration, and the driver can steer */
     g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_RSS));
+    g_assert_cmpint(!!(qvirtio_get_features(net->vdev) &
+                       (1ull << VIRTIO_NET_F_HASH_REPORT)), ==, hash);
     g_assert_cmpint(net->n_queues, ==, 5);
 
     /* UDPv4 flows hashed with their ports; the table alternates 2 by 2 */
@@ -1106,13 +1113,23 @@ static void test_tap_rss(void *obj, void *data, QGuestAllocator *alloc)
                 continue;
             }
             any = true;
-            g_assert_cmpuint(len, ==, DP_HDR_LEN + LEN);
+            g_assert_cmpuint(len, ==, hl + LEN);
             addr = qtest_readq(qts, dp_rx(net, q)->desc + 16ull * head);
             qtest_memread(qts, addr, buf, len);
-            if (buf[DP_HDR_LEN + LEN - 1] != q) {
+            if (buf[hl + LEN - 1] != q) {
                 g_error("flow with source port %u on queue pair %d, its "
-                        "table entry says %d", lduw_be_p(buf + DP_HDR_LEN +
-                        34), q, buf[DP_HDR_LEN + LEN - 1]);
+                        "table entry says %d", lduw_be_p(buf + hl + 34), q,
+                        buf[hl + LEN - 1]);
+            }
+            if (hash) {
+                struct virtio_net_hdr_v1_hash *h = (void *)buf;
+
+                g_assert_cmphex(le32_to_cpu(h->hash_value), ==,
+                                dp_flow_hash(src, dst,
+                                             lduw_be_p(buf + hl + 34),
+                                             lduw_be_p(buf + hl + 36)));
+                g_assert_cmpuint(le16_to_cpu(h->hash_report), ==,
+                                 VIRTIO_NET_HASH_REPORT_UDPv4);
             }
             got[q]++;
         }
@@ -1123,6 +1140,218 @@ static void test_tap_rss(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(got[0], ==, want[0]);
     g_assert_cmpuint(got[1], ==, want[1]);
     close(s);
+}
+
+static void test_tap_rss(void *obj, void *data, QGuestAllocator *alloc)
+{
+    dp_tap_rss(obj, data, alloc, false);
+}
+
+static void test_tap_rss_hash(void *obj, void *data, QGuestAllocator *alloc)
+{
+    dp_tap_rss(obj, data, alloc, true);
+}
+
+/*
+ * Software RSS, on the loopback driver, whose device does not steer: the
+ * guest's table alternates between the two queue pairs; the flows it
+ * transmits on either pair come back through that pair's driver queue,
+ * whose engine hands each frame to the IOThread of the pair the table
+ * picks for its hash (rx-steered counts them), with the hash in its
+ * header when @data says "hash".
+ */
+static void test_loopback_rss(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    enum { N = 32, LEN = 150, TABLE = 128, BUF = 256 };
+    const uint32_t src = 0x0a000002, dst = 0x0a000001;
+    const bool hash = data && !strcmp(data, "hash");
+    const size_t hl = hash ? DP_HASH_HDR_LEN : DP_HDR_LEN;
+    uint8_t cfg[4 + 2 + 2 + 2 * TABLE + 2 + 1 + sizeof(dp_rss_key)];
+    uint8_t *p = cfg, frame[BUF], buf[BUF];
+    unsigned int got[2] = { 0 }, want[2] = { 0 }, cross[2] = { 0 };
+    uint32_t head, len;
+
+    dp_toeplitz_known_answers();
+    g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_RSS));
+    g_assert_cmpint(!!(qvirtio_get_features(net->vdev) &
+                       (1ull << VIRTIO_NET_F_HASH_REPORT)), ==, hash);
+    g_assert_cmpint(net->n_queues, ==, 5);
+
+    /* UDPv4 flows hashed with their ports; 2 queue pairs in use */
+    stl_le_p(p, VIRTIO_NET_RSS_HASH_TYPE_IPv4 |
+                VIRTIO_NET_RSS_HASH_TYPE_UDPv4);
+    stw_le_p(p + 4, TABLE - 1);
+    stw_le_p(p + 6, 0);
+    p += 8;
+    for (int i = 0; i < TABLE; i++, p += 2) {
+        stw_le_p(p, (i >> 1) & 1);
+    }
+    stw_le_p(p, 2);
+    p[2] = sizeof(dp_rss_key);
+    memcpy(p + 3, dp_rss_key, sizeof(dp_rss_key));
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MQ,
+            VIRTIO_NET_CTRL_MQ_RSS_CONFIG, cfg, sizeof(cfg));
+
+    for (int q = 0; q < 2; q++) {
+        for (int i = 0; i < N; i++) {
+            uint64_t b = guest_alloc(alloc, BUF);
+
+            head = qvirtqueue_add(qts, dp_rx(net, q), b, BUF, true, false);
+            qvirtqueue_kick(qts, net->vdev, dp_rx(net, q), head);
+        }
+    }
+    /* N flows, sent alternately on the two pairs, tagged with theirs */
+    for (int i = 0; i < N; i++) {
+        uint16_t sport = 1000 + i * 7919, dport = 4789;
+        uint32_t h = dp_flow_hash(src, dst, sport, dport);
+        uint8_t *f = frame + hl;
+        int q = (h % TABLE >> 1) & 1, from = i & 1;
+        uint64_t b = guest_alloc(alloc, hl + LEN);
+
+        memset(frame, 0, hl);
+        dp_udp_frame(f, LEN);
+        stw_be_p(f + 34, sport);
+        stw_be_p(f + 36, dport);
+        f[LEN - 1] = q;
+        want[q]++;
+        cross[from] += q != from;
+        qtest_memwrite(qts, b, frame, hl + LEN);
+        head = qvirtqueue_add(qts, dp_tx(net, from), b, hl + LEN, false,
+                              false);
+        qvirtqueue_kick(qts, net->vdev, dp_tx(net, from), head);
+    }
+    /* frames cross in both directions, or the test proves nothing */
+    g_assert_cmpuint(cross[0], >, 0);
+    g_assert_cmpuint(cross[1], >, 0);
+
+    for (gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+         got[0] + got[1] < N && g_get_monotonic_time() < end;) {
+        bool any = false;
+
+        for (int q = 0; q < 2; q++) {
+            uint64_t addr;
+
+            if (!qvirtqueue_get_buf(qts, dp_rx(net, q), &head, &len)) {
+                continue;
+            }
+            any = true;
+            g_assert_cmpuint(len, ==, hl + LEN);
+            addr = qtest_readq(qts, dp_rx(net, q)->desc + 16ull * head);
+            qtest_memread(qts, addr, buf, len);
+            if (buf[hl + LEN - 1] != q) {
+                g_error("flow with source port %u on queue pair %d, its "
+                        "table entry says %d", lduw_be_p(buf + hl + 34), q,
+                        buf[hl + LEN - 1]);
+            }
+            if (hash) {
+                struct virtio_net_hdr_v1_hash *vh = (void *)buf;
+
+                g_assert_cmphex(le32_to_cpu(vh->hash_value), ==,
+                                dp_flow_hash(src, dst,
+                                             lduw_be_p(buf + hl + 34),
+                                             lduw_be_p(buf + hl + 36)));
+                g_assert_cmpuint(le16_to_cpu(vh->hash_report), ==,
+                                 VIRTIO_NET_HASH_REPORT_UDPv4);
+            }
+            got[q]++;
+        }
+        if (!any) {
+            g_usleep(500);
+        }
+    }
+    g_assert_cmpuint(got[0], ==, want[0]);
+    g_assert_cmpuint(got[1], ==, want[1]);
+    /* the engines moved them, not the driver */
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-steered"), ==, cross[0]);
+    g_assert_cmpuint(dp_stat(qts, 1, "rx-steered"), ==, cross[1]);
+}
+
+/*
+ * Hash reporting without RSS (VIRTIO_NET_CTRL_MQ_HASH_CONFIG), on the
+ * loopback driver: what the guest transmits comes back with the hash the
+ * engine computed, of the first of the guest's hash types each frame
+ * has: UDP and TCP flows with their ports, other IPv4 frames with their
+ * addresses, and none for a frame that is not IP.
+ */
+static void test_loopback_hash(void *obj, void *data, QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    enum { N = 16, LEN = 120, hl = DP_HASH_HDR_LEN };
+    const uint32_t src = 0x0a000002, dst = 0x0a000001;
+    uint8_t cfg[4 + 8 + 1 + sizeof(dp_rss_key)];
+    uint8_t frame[hl + LEN], buf[hl + LEN];
+    uint64_t rxbuf[N], txbuf[N];
+    uint32_t want_hash[N], head, len;
+    uint16_t want_report[N];
+
+    dp_toeplitz_known_answers();
+    g_assert(qvirtio_get_features(net->vdev) &
+             (1ull << VIRTIO_NET_F_HASH_REPORT));
+
+    memset(cfg, 0, sizeof(cfg));
+    stl_le_p(cfg, VIRTIO_NET_RSS_HASH_TYPE_IPv4 |
+                  VIRTIO_NET_RSS_HASH_TYPE_TCPv4 |
+                  VIRTIO_NET_RSS_HASH_TYPE_UDPv4);
+    cfg[12] = sizeof(dp_rss_key);
+    memcpy(cfg + 13, dp_rss_key, sizeof(dp_rss_key));
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MQ,
+            VIRTIO_NET_CTRL_MQ_HASH_CONFIG, cfg, sizeof(cfg));
+
+    for (int i = 0; i < N; i++) {
+        rxbuf[i] = guest_alloc(alloc, sizeof(buf));
+        head = qvirtqueue_add(qts, dp_rx(net, 0), rxbuf[i], sizeof(buf),
+                              true, false);
+        qvirtqueue_kick(qts, net->vdev, dp_rx(net, 0), head);
+    }
+    for (int i = 0; i < N; i++) {
+        uint16_t sport = 1000 + i * 7919, dport = 4789;
+        uint8_t *f = frame + hl;
+
+        memset(frame, 0, hl);
+        dp_udp_frame(f, LEN);
+        stw_be_p(f + 34, sport);
+        stw_be_p(f + 36, dport);
+        f[LEN - 1] = i;
+        want_hash[i] = dp_flow_hash(src, dst, sport, dport);
+        want_report[i] = VIRTIO_NET_HASH_REPORT_UDPv4;
+        if (i % 4 == 1) {
+            f[23] = 6;                          /* TCP */
+            want_report[i] = VIRTIO_NET_HASH_REPORT_TCPv4;
+        } else if (i % 4 == 2) {
+            uint8_t in[8];
+
+            f[23] = 1;                          /* ICMP: addresses only */
+            stl_be_p(in, src);
+            stl_be_p(in + 4, dst);
+            want_hash[i] = dp_toeplitz(in, sizeof(in));
+            want_report[i] = VIRTIO_NET_HASH_REPORT_IPv4;
+        } else if (i % 4 == 3) {
+            stw_be_p(f + 12, 0x0806);           /* ARP: no hash */
+            want_hash[i] = 0;
+            want_report[i] = VIRTIO_NET_HASH_REPORT_NONE;
+        }
+        txbuf[i] = guest_alloc(alloc, sizeof(frame));
+        qtest_memwrite(qts, txbuf[i], frame, sizeof(frame));
+        head = qvirtqueue_add(qts, dp_tx(net, 0), txbuf[i], sizeof(frame),
+                              false, false);
+        qvirtqueue_kick(qts, net->vdev, dp_tx(net, 0), head);
+    }
+    for (int i = 0; i < N; i++) {
+        struct virtio_net_hdr_v1_hash *h = (void *)buf;
+        int k;
+
+        g_assert(dp_wait_used(qts, dp_rx(net, 0), &head, &len,
+                              DP_TIMEOUT_US));
+        g_assert_cmpuint(len, ==, hl + LEN);
+        k = i;                                  /* in order */
+        qtest_memread(qts, rxbuf[k], buf, len);
+        g_assert_cmpuint(buf[hl + LEN - 1], ==, k);
+        g_assert_cmphex(le32_to_cpu(h->hash_value), ==, want_hash[k]);
+        g_assert_cmpuint(le16_to_cpu(h->hash_report), ==, want_report[k]);
+    }
 }
 
 static void register_vhost_dp_drivers_test(void)
@@ -1155,6 +1384,21 @@ static void register_vhost_dp_drivers_test(void)
                  &opts);
     opts.edge.extra_device_opts = "mq=on,rss=on";
     qos_add_test("vhost-dp/tap/rss", "virtio-net", test_tap_rss, &opts);
+    opts.edge.extra_device_opts = "mq=on,rss=on,hash=on";
+    qos_add_test("vhost-dp/tap/rss-hash", "virtio-net", test_tap_rss_hash,
+                 &opts);
+    opts.before = dp_before;
+    opts.arg = NULL;
+    opts.edge.extra_device_opts = "hash=on";
+    qos_add_test("vhost-dp/hash/loopback", "virtio-net", test_loopback_hash,
+                 &opts);
+    opts.edge.extra_device_opts = "mq=on,rss=on";
+    qos_add_test("vhost-dp/rss/loopback", "virtio-net", test_loopback_rss,
+                 &opts);
+    opts.arg = (gpointer)"hash";
+    opts.edge.extra_device_opts = "mq=on,rss=on,hash=on";
+    qos_add_test("vhost-dp/rss/loopback-hash", "virtio-net",
+                 test_loopback_rss, &opts);
     opts.before = dp_before_dpdk;
     opts.edge.extra_device_opts = NULL;
     opts.arg = (gpointer)"net_ring0";

@@ -33,6 +33,7 @@ typedef struct VhostDpEngineStats {
     uint64_t tx_zero_copy;  /* frames the driver sent from guest memory */
     uint64_t tx_rate_stalls; /* runs the transmit rate limit stopped */
     uint64_t rx_rate_drops; /* frames over the receive rate, dropped */
+    uint64_t rx_steered;    /* frames handed to another queue pair (RSS) */
 } VhostDpEngineStats;
 
 /**
@@ -90,6 +91,41 @@ typedef struct VhostDpRxFilter {
 /* Filter received frames with a copy of @f; NULL: take all (BQL). */
 void vhost_dp_engine_set_rx_filter(VhostDpEngine *e,
                                    const VhostDpRxFilter *f);
+
+/*
+ * The guest's receive-side scaling: virtio-net's RSS configuration, set
+ * through its control queue.  The engine computes the Toeplitz hash of a
+ * received frame's flow, of the first of the guest's @hash_types
+ * (VIRTIO_NET_RSS_HASH_TYPE_*) the frame has:
+ * - with @populate_hash (the guest negotiated VIRTIO_NET_F_HASH_REPORT)
+ *   to report it in the frame's virtio header;
+ * - with @steer, to hand the frame to the queue pair that entry
+ *   hash % @table_len of @table names (@default_queue for a frame of no
+ *   hash type), when the driver's device does not steer itself.
+ */
+#define VHOST_DP_RSS_KEY_LEN    40
+#define VHOST_DP_RSS_TABLE_MAX  128
+
+typedef struct VhostDpRss {
+    bool populate_hash;
+    bool steer;
+    uint32_t hash_types;
+    uint8_t key[VHOST_DP_RSS_KEY_LEN];
+    uint16_t default_queue;
+    uint16_t table_len;             /* a power of 2 */
+    uint16_t table[VHOST_DP_RSS_TABLE_MAX];
+} VhostDpRss;
+
+/*
+ * Apply a copy of @rss to the engine of queue pair @pairs[i], where
+ * @pairs are the engines of every queue pair of the netdev, in order:
+ * @steer hands frames to them.  NULL: no hashing (BQL).  An engine may
+ * be freed only once no engine steers to it any more: set every engine's
+ * RSS to NULL, then synchronize_rcu().
+ */
+void vhost_dp_engine_set_rss(VhostDpEngine *e, const VhostDpRss *rss,
+                             VhostDpEngine *const *pairs,
+                             unsigned int npairs);
 
 /* The guest accepts the VHOST_DP_CAP_* @rx_offloads on receive (BQL). */
 void vhost_dp_engine_set_rx_offloads(VhostDpEngine *e, uint32_t rx_offloads);
