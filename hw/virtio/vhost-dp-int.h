@@ -118,15 +118,15 @@ typedef struct DpInbox {
 } DpInbox;
 
 /*
- * The receive header the engine writes: virtio_net_hdr_v1_hash, of which
- * the guest gets e->hdr_len bytes
+ * The longest virtio-net header, virtio_net_hdr_v1_hash: the engine reads
+ * and writes the first e->hdr_len bytes
  */
-typedef struct DpRxHdr {
+typedef struct DpNetHdr {
     struct virtio_net_hdr_mrg_rxbuf mrg;
     uint32_t hash_value;            /* le */
     uint16_t hash_report;           /* le */
     uint16_t padding;
-} DpRxHdr;
+} DpNetHdr;
 
 /* A frame from QEMU itself on its way to the driver */
 typedef struct DpInjected {

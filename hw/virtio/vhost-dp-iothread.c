@@ -184,8 +184,11 @@ static void dp_run(VhostDpEngine *e)
                 dp_vring_notify_off(rx);
             }
             /* first what other queue pairs steered here (RSS) */
-            moved += dp_rx_inbox(e, mt, DP_RUN_PKT_BUDGET - pkts - moved,
-                                 &bytes, &rx_starved);
+            if (unlikely(qatomic_read(&e->inbox))) {
+                moved += dp_rx_inbox(e, mt,
+                                     DP_RUN_PKT_BUDGET - pkts - moved,
+                                     &bytes, &rx_starved);
+            }
         }
         if (dp_vring_live(rx) && !rx_starved) {
             moved += dp_rx_burst(e, mt, DP_RUN_PKT_BUDGET - pkts - moved,

@@ -47,7 +47,7 @@ static DpTxResult dp_tx_one(VhostDpEngine *e, const DpMemTable *mt,
                             unsigned int *iov_used)
 {
     DpVring *vr = &e->vr[DP_TX];
-    struct virtio_net_hdr_mrg_rxbuf hdr;
+    DpNetHdr hdr;
     VhostDpPkt *p = &e->tx_pkts[n];
     unsigned int first = *iov_used;
     uint64_t len;
@@ -72,9 +72,8 @@ static DpTxResult dp_tx_one(VhostDpEngine *e, const DpMemTable *mt,
         return DP_TX_DROPPED;
     }
     /* (the hash fields of a long header mean nothing on transmit) */
-    iov_to_buf(&e->tx_iov[first], *iov_used - first, 0, &hdr,
-               MIN(e->hdr_len, sizeof(hdr)));
-    vhost_dp_vnet_to_offload(&hdr.hdr, &p->ol);
+    iov_to_buf(&e->tx_iov[first], *iov_used - first, 0, &hdr, e->hdr_len);
+    vhost_dp_vnet_to_offload(&hdr.mrg.hdr, &p->ol);
     if (!vhost_dp_offload_allowed(&p->ol, e->caps.tx_offloads)) {
         *iov_used = first;
         return DP_TX_DROPPED;
@@ -246,7 +245,7 @@ unsigned int dp_tx_burst(VhostDpEngine *e, const DpMemTable *mt,
 
 static inline QEMU_ALWAYS_INLINE
 bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
-                       DpRxHdr *hdr)
+                       DpNetHdr *hdr)
 {
     uint32_t ok = qatomic_read(&e->rx_offloads_ok);
 
@@ -274,7 +273,7 @@ bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
 /* Headers the hash looks at: Ethernet, a VLAN tag, IPv6, some options */
 #define DP_HASH_PEEK 128
 
-QEMU_BUILD_BUG_ON(sizeof(DpRxHdr) != sizeof(struct virtio_net_hdr_v1_hash));
+QEMU_BUILD_BUG_ON(sizeof(DpNetHdr) != sizeof(struct virtio_net_hdr_v1_hash));
 
 static int dp_rss_hash_type(bool ip4, bool ip6, EthL4HdrProto l4,
                             uint32_t types)
@@ -497,7 +496,7 @@ DpRxResult dp_rx_gather(VhostDpEngine *e, const DpMemTable *mt,
  */
 static inline QEMU_ALWAYS_INLINE
 void dp_rx_commit(VhostDpEngine *e, const DpMemTable *mt,
-                  DpRxHdr *hdr, unsigned int nheads,
+                  DpNetHdr *hdr, unsigned int nheads,
                   unsigned int iov_cnt, uint64_t need)
 {
     DpVring *vr = &e->vr[DP_RX];
@@ -526,7 +525,7 @@ void dp_rx_commit(VhostDpEngine *e, const DpMemTable *mt,
 static inline const DpRss *dp_rx_hashing(VhostDpEngine *e, const DpRss *rss)
 {
     return rss && rss->r.populate_hash &&
-           e->hdr_len == sizeof(DpRxHdr) ? rss : NULL;
+           e->hdr_len == sizeof(DpNetHdr) ? rss : NULL;
 }
 
 /* Deliver one frame into guest buffers, with hash @dh if not NULL */
@@ -534,7 +533,7 @@ static DpRxResult dp_rx_one(VhostDpEngine *e, const DpMemTable *mt,
                             uint16_t avail_idx, const VhostDpPkt *p,
                             const DpHash *dh)
 {
-    DpRxHdr hdr;
+    DpNetHdr hdr;
     uint64_t need = (uint64_t)p->len + e->hdr_len;
     unsigned int nheads = 0, iov_cnt = 0;
     DpRxResult r;
@@ -643,7 +642,7 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
 {
     DpVring *vr = &e->vr[DP_RX];
     uint16_t start = vr->last_avail;
-    DpRxHdr hdr;
+    DpNetHdr hdr;
     unsigned int nheads = 0, iov_cnt = 0, rd_cnt = 0;
     uint64_t need, have;
     uint8_t h[DP_HASH_PEEK];
@@ -1072,7 +1071,9 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
     }
     dp_vring_flush(vr, old_used, mt);
     dp_rx_release(e, done);
-    dp_rx_wake_steered(e);
+    if (e->rx_n_woken) {
+        dp_rx_wake_steered(e);
+    }
     trace_vhost_dp_rx_burst(e, done, delivered);
     return done;
 }

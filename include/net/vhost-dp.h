@@ -269,7 +269,8 @@ void vhost_dp_queue_wake(VhostDpDriverQueue *dq);
  * @rx_offloads: VHOST_DP_CAP_* the driver may produce on receive.
  * @steering: the driver's device spreads received frames over its queue
  *     pairs with a steering eBPF program (set_steering_ebpf), which is how
- *     the guest's RSS configuration is applied.
+ *     the guest's RSS configuration is applied.  Without it, the engines
+ *     hand each frame to its queue pair's IOThread themselves.
  */
 typedef struct VhostDpDriverCaps {
     unsigned int max_queues;
@@ -320,8 +321,8 @@ struct VhostDpDriverClass {
 
     /*
      * optional, with caps.steering: steer the frames the device receives
-     * to its queue pairs with eBPF program @prog_fd (virtio-net's RSS
-     * program, which holds the guest's key and indirection table), or
+     * to its queue pairs with eBPF program @prog_fd (QEMU's RSS program,
+     * which the netdev filled with the guest's key and table), or
      * with the device's default when @prog_fd is -1.  Called under the
      * BQL; returns false if the device refused it.
      */
