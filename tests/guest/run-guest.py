@@ -30,7 +30,9 @@
 #                           its indirection table with ethtool -X, the host
 #                           sends datagrams of many flows into the TAP, and
 #                           the guest's per-queue counters show them where
-#                           the table says (all on queue 2, then spread)
+#                           the table says (all on queue 2, then spread);
+#                           with hash reporting (hash=on), which the guest
+#                           checks it negotiated
 #
 # --packed: each with packed virtqueues (virtio-net-pci,packed=on), which
 # the guest checks it negotiated; the lines then say "<mode>-packed".
@@ -190,8 +192,9 @@ class Guest:
         self.cmdline = (f"vdp.ping={TAP_NET}.1 vdp.iperf={TAP_NET}.1 "
                         f"vdp.iperfport=5201 vdp.waitpeer=4")
         if self.mode == "rss":
-            self.cmdline = (f"vdp.ping={TAP_NET}.1 vdp.rss={RSS_QUEUES} "
-                            f"vdp.rssflows={RSS_FLOWS}")
+            # iperf3 too: TCP both ways with the hash report's headers
+            self.cmdline += (f" vdp.rss={RSS_QUEUES} "
+                             f"vdp.rssflows={RSS_FLOWS}")
         if self.mode == "migrate":
             self.ifname_dst = self.ifname + "d"
             self.blob_size = 96 << 20
@@ -269,7 +272,9 @@ class Guest:
             nic += ",packed=on"
             append += " vdp.packed=1"
         if self.mode == "rss":
-            nic += f",mq=on,rss=on,vectors={2 * RSS_QUEUES + 2}"
+            # with the hash of each frame in its header (20-byte headers)
+            nic += f",mq=on,rss=on,hash=on,vectors={2 * RSS_QUEUES + 2}"
+            append += " vdp.hash=1"
             # as many vCPUs as queue pairs: Linux 6.1's driver sends the
             # queue pair count it had at probe (one per vCPU) with every
             # RSS table, after ethtool -L too, and virtio-net obeys it

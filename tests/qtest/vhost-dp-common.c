@@ -449,3 +449,89 @@ bool dp_packed_wait_used(QTestState *qts, DpPacked *p, uint16_t *id,
     }
     return false;
 }
+
+/*
+ * Transmit N frames while the guest has no receive buffers: the driver
+ * holds them, so the guest does not get the transmit buffers back.  Then
+ * @how (a VM stop, or a device reset) must make the driver let go of
+ * guest memory first: the frames are copied, the guest gets its buffers
+ * back, and once receive buffers come the frames arrive intact.  (Frames
+ * the engine had already taken for the starved receive ring are dropped
+ * when it stops, as before: the others must arrive.)
+ */
+void dp_zc_hold(QVirtioNet *net, QGuestAllocator *alloc, const char *how)
+{
+    QTestState *qts = global_qtest;
+    QVirtQueue *rx, *tx = dp_tx(net, 0);
+    /* (long enough for the DPDK driver not to copy them) */
+    enum { N = 8, LEN = 400 };
+    uint64_t txbuf[N], rxbuf[N], tx0 = dp_stat(qts, 0, "tx-packets");
+    uint64_t zc0 = dp_stat(qts, 0, "tx-zero-copy");
+    uint64_t errs = dp_stat(qts, 0, "ring-errors");
+    uint64_t drops0 = dp_stat(qts, 0, "rx-drops"), d;
+    uint32_t rxhead[N], lens[N];
+    uint16_t used0 = dp_used_idx(qts, tx);
+    gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+
+    for (int i = 0; i < N; i++) {
+        uint32_t head;
+
+        txbuf[i] = guest_alloc(alloc, DP_HDR_LEN + LEN);
+        head = dp_tx_add(qts, tx, txbuf[i], LEN, 900 + i);
+        qvirtqueue_kick(qts, net->vdev, tx, head);
+    }
+    while (dp_stat(qts, 0, "tx-packets") - tx0 < N) {
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(1000);
+    }
+    g_usleep(20 * 1000);
+    /* taken and held: no transmit buffer is back */
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-zero-copy") - zc0, ==, N);
+    g_assert_cmpuint(dp_used_idx(qts, tx), ==, used0);
+
+    if (!strcmp(how, "stop")) {
+        qtest_qmp_assert_success(qts, "{'execute': 'stop'}");
+        /* stopped: the guest has every transmit buffer back */
+        g_assert_cmpuint(dp_used_idx(qts, tx), ==, (uint16_t)(used0 + N));
+        qtest_qmp_assert_success(qts, "{'execute': 'cont'}");
+        for (int i = 0; i < N; i++) {
+            uint32_t head;
+
+            g_assert(qvirtqueue_get_buf(qts, tx, &head, NULL));
+        }
+    } else {
+        dp_reinit(net, alloc, 0);
+    }
+    /* the guest reuses its transmit buffers at once */
+    for (int i = 0; i < N; i++) {
+        qtest_memset(qts, txbuf[i], 0xee, DP_HDR_LEN + LEN);
+    }
+    /* the held frames, copied, reach the (new) receive ring */
+    d = dp_stat(qts, 0, "rx-drops") - drops0;
+    g_test_message("%" PRIu64 " of %d frames dropped on the way", d, N);
+    g_assert_cmpuint(d, <, N);
+    rx = dp_rx(net, 0);
+    for (int i = 0; i < N; i++) {
+        lens[i] = DP_BUF_LEN;
+        rxbuf[i] = guest_alloc(alloc, DP_BUF_LEN);
+        rxhead[i] = qvirtqueue_add(qts, rx, rxbuf[i], DP_BUF_LEN, true,
+                                   false);
+        qvirtqueue_kick(qts, net->vdev, rx, rxhead[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        if (i < N - d) {
+            dp_expect_rx(qts, rx, rxhead[i], &rxbuf[i], &lens[i], LEN,
+                         900 + d + i);
+        }
+        guest_free(alloc, txbuf[i]);
+    }
+    g_assert_false(qvirtqueue_get_buf(qts, rx, NULL, NULL));
+    g_assert_cmpuint(dp_stat(qts, 0, "ring-errors"), ==, errs);
+    /* and zero-copy goes on, on fresh rings */
+    dp_reinit(net, alloc, 0);
+    for (int i = 0; i < N; i++) {
+        guest_free(alloc, rxbuf[i]);
+    }
+    dp_loopback(qts, net, alloc, 0, 4, 500);
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-zero-copy") - zc0, ==, N + 4);
+}

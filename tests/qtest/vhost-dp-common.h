@@ -66,6 +66,12 @@ void dp_fill_frame(uint8_t *f, size_t len, uint32_t seq);
 void dp_loopback(QTestState *qts, QVirtioNet *net,
                  QGuestAllocator *alloc, int pair, unsigned int n,
                  size_t len);
+/*
+ * Zero-copy transmit: frames a driver holds while the guest has no
+ * receive buffers, then let go of by a VM stop (@how "stop") or a device
+ * reset ("reset"), reach the receive ring intact
+ */
+void dp_zc_hold(QVirtioNet *net, QGuestAllocator *alloc, const char *how);
 uint8_t dp_reinit_with(QVirtioNet *net, QGuestAllocator *alloc,
                        const DpReinit *o);
 uint8_t dp_reinit(QVirtioNet *net, QGuestAllocator *alloc, uint16_t size0);
