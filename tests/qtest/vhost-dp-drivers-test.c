@@ -1098,6 +1098,93 @@ static void dp_toeplitz_known_answers(void)
 /* The receive header with the hash (VIRTIO_NET_F_HASH_REPORT) */
 #define DP_HASH_HDR_LEN sizeof(struct virtio_net_hdr_v1_hash)
 
+/* The RSS table of the tests: 128 entries alternating 2 by 2 */
+#define DP_RSS_TABLE 128
+
+/* A flow's queue pair in that table */
+static int dp_rss_pair(uint32_t hash)
+{
+    return (hash % DP_RSS_TABLE >> 1) & 1;
+}
+
+/*
+ * VIRTIO_NET_CTRL_MQ_RSS_CONFIG: UDPv4 flows hashed with their ports,
+ * 2 queue pairs in use, the table above
+ */
+static void dp_rss_config(QTestState *qts, QVirtioNet *net,
+                          QGuestAllocator *alloc)
+{
+    uint8_t cfg[4 + 2 + 2 + 2 * DP_RSS_TABLE + 2 + 1 + sizeof(dp_rss_key)];
+    uint8_t *p = cfg;
+
+    stl_le_p(p, VIRTIO_NET_RSS_HASH_TYPE_IPv4 |
+                VIRTIO_NET_RSS_HASH_TYPE_UDPv4);
+    stw_le_p(p + 4, DP_RSS_TABLE - 1);
+    stw_le_p(p + 6, 0);
+    p += 8;
+    for (int i = 0; i < DP_RSS_TABLE; i++, p += 2) {
+        stw_le_p(p, (i >> 1) & 1);
+    }
+    stw_le_p(p, 2);
+    p[2] = sizeof(dp_rss_key);
+    memcpy(p + 3, dp_rss_key, sizeof(dp_rss_key));
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MQ,
+            VIRTIO_NET_CTRL_MQ_RSS_CONFIG, cfg, sizeof(cfg));
+}
+
+/*
+ * Collect the frames of the UDP flows from 10.0.0.2 to 10.0.0.1 (@len
+ * bytes after a header of @hl, the last byte the queue pair the table
+ * gives) from both queue pairs' receive rings: each must be on its pair,
+ * @want[] of them, with its Toeplitz hash in the header if @hash.
+ */
+static void dp_rss_collect(QTestState *qts, QVirtioNet *net, size_t hl,
+                           size_t len, bool hash, const unsigned int *want)
+{
+    unsigned int got[2] = { 0 };
+    uint8_t buf[DP_BUF_LEN];
+    uint32_t head, used_len;
+
+    for (gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
+         got[0] + got[1] < want[0] + want[1] &&
+         g_get_monotonic_time() < end;) {
+        bool any = false;
+
+        for (int q = 0; q < 2; q++) {
+            uint64_t addr;
+
+            if (!qvirtqueue_get_buf(qts, dp_rx(net, q), &head, &used_len)) {
+                continue;
+            }
+            any = true;
+            g_assert_cmpuint(used_len, ==, hl + len);
+            addr = qtest_readq(qts, dp_rx(net, q)->desc + 16ull * head);
+            qtest_memread(qts, addr, buf, used_len);
+            if (buf[hl + len - 1] != q) {
+                g_error("flow with source port %u on queue pair %d, its "
+                        "table entry says %d", lduw_be_p(buf + hl + 34), q,
+                        buf[hl + len - 1]);
+            }
+            if (hash) {
+                struct virtio_net_hdr_v1_hash *h = (void *)buf;
+
+                g_assert_cmphex(le32_to_cpu(h->hash_value), ==,
+                                dp_flow_hash(0x0a000002, 0x0a000001,
+                                             lduw_be_p(buf + hl + 34),
+                                             lduw_be_p(buf + hl + 36)));
+                g_assert_cmpuint(le16_to_cpu(h->hash_report), ==,
+                                 VIRTIO_NET_HASH_REPORT_UDPv4);
+            }
+            got[q]++;
+        }
+        if (!any) {
+            g_usleep(500);
+        }
+    }
+    g_assert_cmpuint(got[0], ==, want[0]);
+    g_assert_cmpuint(got[1], ==, want[1]);
+}
+
 /*
  * RSS through the TAP: the guest sets a key, hash types and an
  * indirection table with VIRTIO_NET_CTRL_MQ_RSS_CONFIG; the netdev loads
@@ -1111,14 +1198,11 @@ static void dp_tap_rss(QVirtioNet *net, void *data, QGuestAllocator *alloc,
                        bool hash)
 {
     QTestState *qts = global_qtest;
-    enum { N = 32, LEN = 200, TABLE = 128 };
-    const uint32_t src = 0x0a000002, dst = 0x0a000001;
+    enum { N = 32, LEN = 200 };
     const size_t hl = hash ? DP_HASH_HDR_LEN : DP_HDR_LEN;
-    uint8_t cfg[4 + 2 + 2 + 2 * TABLE + 2 + 1 + sizeof(dp_rss_key)];
-    uint8_t *p = cfg;
-    unsigned int got[2] = { 0 }, want[2] = { 0 };
-    uint8_t frame[LEN], buf[DP_BUF_LEN];
-    uint32_t head, len;
+    unsigned int want[2] = { 0 };
+    uint8_t frame[LEN];
+    uint32_t head;
     int s;
 
     dp_toeplitz_known_answers();
@@ -1131,21 +1215,7 @@ static void dp_tap_rss(QVirtioNet *net, void *data, QGuestAllocator *alloc,
     g_assert_cmpint(!!(qvirtio_get_features(net->vdev) &
                        (1ull << VIRTIO_NET_F_HASH_REPORT)), ==, hash);
     g_assert_cmpint(net->n_queues, ==, 5);
-
-    /* UDPv4 flows hashed with their ports; the table alternates 2 by 2 */
-    stl_le_p(p, VIRTIO_NET_RSS_HASH_TYPE_IPv4 |
-                VIRTIO_NET_RSS_HASH_TYPE_UDPv4);
-    stw_le_p(p + 4, TABLE - 1);
-    stw_le_p(p + 6, 0);
-    p += 8;
-    for (int i = 0; i < TABLE; i++, p += 2) {
-        stw_le_p(p, (i >> 1) & 1);
-    }
-    stw_le_p(p, 2);
-    p[2] = sizeof(dp_rss_key);
-    memcpy(p + 3, dp_rss_key, sizeof(dp_rss_key));
-    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MQ,
-            VIRTIO_NET_CTRL_MQ_RSS_CONFIG, cfg, sizeof(cfg));
+    dp_rss_config(qts, net, alloc);
 
     for (int q = 0; q < 2; q++) {
         for (int i = 0; i < N; i++) {
@@ -1162,56 +1232,19 @@ static void dp_tap_rss(QVirtioNet *net, void *data, QGuestAllocator *alloc,
     dp_udp_frame(frame, LEN);
     for (int i = 0; i < N; i++) {
         uint16_t sport = 1000 + i * 7919, dport = 4789;
-        uint32_t h = dp_flow_hash(src, dst, sport, dport);
 
         stw_be_p(frame + 34, sport);
         stw_be_p(frame + 36, dport);
         /* the flow's queue pair, which the receiver checks */
-        frame[LEN - 1] = (h % TABLE >> 1) & 1;
+        frame[LEN - 1] = dp_rss_pair(dp_flow_hash(0x0a000002, 0x0a000001,
+                                                  sport, dport));
         want[frame[LEN - 1]]++;
         g_assert_cmpint(send(s, frame, LEN, 0), ==, LEN);
     }
     /* both queue pairs get flows, or the test proves nothing */
     g_assert_cmpuint(want[0], >, 0);
     g_assert_cmpuint(want[1], >, 0);
-
-    for (gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
-         got[0] + got[1] < N && g_get_monotonic_time() < end;) {
-        bool any = false;
-
-        for (int q = 0; q < 2; q++) {
-            uint64_t addr;
-
-            if (!qvirtqueue_get_buf(qts, dp_rx(net, q), &head, &len)) {
-                continue;
-            }
-            any = true;
-            g_assert_cmpuint(len, ==, hl + LEN);
-            addr = qtest_readq(qts, dp_rx(net, q)->desc + 16ull * head);
-            qtest_memread(qts, addr, buf, len);
-            if (buf[hl + LEN - 1] != q) {
-                g_error("flow with source port %u on queue pair %d, its "
-                        "table entry says %d", lduw_be_p(buf + hl + 34), q,
-                        buf[hl + LEN - 1]);
-            }
-            if (hash) {
-                struct virtio_net_hdr_v1_hash *h = (void *)buf;
-
-                g_assert_cmphex(le32_to_cpu(h->hash_value), ==,
-                                dp_flow_hash(src, dst,
-                                             lduw_be_p(buf + hl + 34),
-                                             lduw_be_p(buf + hl + 36)));
-                g_assert_cmpuint(le16_to_cpu(h->hash_report), ==,
-                                 VIRTIO_NET_HASH_REPORT_UDPv4);
-            }
-            got[q]++;
-        }
-        if (!any) {
-            g_usleep(500);
-        }
-    }
-    g_assert_cmpuint(got[0], ==, want[0]);
-    g_assert_cmpuint(got[1], ==, want[1]);
+    dp_rss_collect(qts, net, hl, LEN, hash, want);
     close(s);
 }
 
@@ -1237,35 +1270,19 @@ static void test_loopback_rss(void *obj, void *data, QGuestAllocator *alloc)
 {
     QVirtioNet *net = obj;
     QTestState *qts = global_qtest;
-    enum { N = 32, LEN = 150, TABLE = 128, BUF = 256 };
-    const uint32_t src = 0x0a000002, dst = 0x0a000001;
+    enum { N = 32, LEN = 150, BUF = 256 };
     const bool hash = data && !strcmp(data, "hash");
     const size_t hl = hash ? DP_HASH_HDR_LEN : DP_HDR_LEN;
-    uint8_t cfg[4 + 2 + 2 + 2 * TABLE + 2 + 1 + sizeof(dp_rss_key)];
-    uint8_t *p = cfg, frame[BUF], buf[BUF];
-    unsigned int got[2] = { 0 }, want[2] = { 0 }, cross[2] = { 0 };
-    uint32_t head, len;
+    unsigned int want[2] = { 0 }, cross[2] = { 0 };
+    uint8_t frame[BUF];
+    uint32_t head;
 
     dp_toeplitz_known_answers();
     g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_RSS));
     g_assert_cmpint(!!(qvirtio_get_features(net->vdev) &
                        (1ull << VIRTIO_NET_F_HASH_REPORT)), ==, hash);
     g_assert_cmpint(net->n_queues, ==, 5);
-
-    /* UDPv4 flows hashed with their ports; 2 queue pairs in use */
-    stl_le_p(p, VIRTIO_NET_RSS_HASH_TYPE_IPv4 |
-                VIRTIO_NET_RSS_HASH_TYPE_UDPv4);
-    stw_le_p(p + 4, TABLE - 1);
-    stw_le_p(p + 6, 0);
-    p += 8;
-    for (int i = 0; i < TABLE; i++, p += 2) {
-        stw_le_p(p, (i >> 1) & 1);
-    }
-    stw_le_p(p, 2);
-    p[2] = sizeof(dp_rss_key);
-    memcpy(p + 3, dp_rss_key, sizeof(dp_rss_key));
-    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MQ,
-            VIRTIO_NET_CTRL_MQ_RSS_CONFIG, cfg, sizeof(cfg));
+    dp_rss_config(qts, net, alloc);
 
     for (int q = 0; q < 2; q++) {
         for (int i = 0; i < N; i++) {
@@ -1278,9 +1295,10 @@ static void test_loopback_rss(void *obj, void *data, QGuestAllocator *alloc)
     /* N flows, sent alternately on the two pairs, tagged with theirs */
     for (int i = 0; i < N; i++) {
         uint16_t sport = 1000 + i * 7919, dport = 4789;
-        uint32_t h = dp_flow_hash(src, dst, sport, dport);
         uint8_t *f = frame + hl;
-        int q = (h % TABLE >> 1) & 1, from = i & 1;
+        int q = dp_rss_pair(dp_flow_hash(0x0a000002, 0x0a000001, sport,
+                                         dport));
+        int from = i & 1;
         uint64_t b = guest_alloc(alloc, hl + LEN);
 
         memset(frame, 0, hl);
@@ -1298,44 +1316,7 @@ static void test_loopback_rss(void *obj, void *data, QGuestAllocator *alloc)
     /* frames cross in both directions, or the test proves nothing */
     g_assert_cmpuint(cross[0], >, 0);
     g_assert_cmpuint(cross[1], >, 0);
-
-    for (gint64 end = g_get_monotonic_time() + DP_TIMEOUT_US;
-         got[0] + got[1] < N && g_get_monotonic_time() < end;) {
-        bool any = false;
-
-        for (int q = 0; q < 2; q++) {
-            uint64_t addr;
-
-            if (!qvirtqueue_get_buf(qts, dp_rx(net, q), &head, &len)) {
-                continue;
-            }
-            any = true;
-            g_assert_cmpuint(len, ==, hl + LEN);
-            addr = qtest_readq(qts, dp_rx(net, q)->desc + 16ull * head);
-            qtest_memread(qts, addr, buf, len);
-            if (buf[hl + LEN - 1] != q) {
-                g_error("flow with source port %u on queue pair %d, its "
-                        "table entry says %d", lduw_be_p(buf + hl + 34), q,
-                        buf[hl + LEN - 1]);
-            }
-            if (hash) {
-                struct virtio_net_hdr_v1_hash *vh = (void *)buf;
-
-                g_assert_cmphex(le32_to_cpu(vh->hash_value), ==,
-                                dp_flow_hash(src, dst,
-                                             lduw_be_p(buf + hl + 34),
-                                             lduw_be_p(buf + hl + 36)));
-                g_assert_cmpuint(le16_to_cpu(vh->hash_report), ==,
-                                 VIRTIO_NET_HASH_REPORT_UDPv4);
-            }
-            got[q]++;
-        }
-        if (!any) {
-            g_usleep(500);
-        }
-    }
-    g_assert_cmpuint(got[0], ==, want[0]);
-    g_assert_cmpuint(got[1], ==, want[1]);
+    dp_rss_collect(qts, net, hl, LEN, hash, want);
     /* the engines moved them, not the driver */
     g_assert_cmpuint(dp_stat(qts, 0, "rx-steered"), ==, cross[0]);
     g_assert_cmpuint(dp_stat(qts, 1, "rx-steered"), ==, cross[1]);
