@@ -746,6 +746,17 @@ static DpRxResult dp_rx_direct_one(VhostDpEngine *e, const DpMemTable *mt,
     return DP_RX_DELIVERED;
 }
 
+/* The end of a receive burst: counters, then the used ring */
+static void dp_rx_burst_done(VhostDpEngine *e, uint16_t old_used,
+                             const DpMemTable *mt, unsigned int delivered)
+{
+    if (delivered) {
+        e->st.rx_packets += delivered;
+        e->st.bursts++;
+    }
+    dp_vring_flush(&e->vr[DP_RX], old_used, mt);
+}
+
 /*
  * Count what became of one frame.  True if the burst stops there: the
  * driver had no frame, the ring broke, or the guest has no buffers, and
@@ -818,11 +829,7 @@ static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
         }
         done++;
     }
-    if (delivered) {
-        e->st.rx_packets += delivered;
-        e->st.bursts++;
-    }
-    dp_vring_flush(vr, old_used, mt);
+    dp_rx_burst_done(e, old_used, mt, delivered);
     trace_vhost_dp_rx_burst(e, done, delivered);
     return done;
 }
@@ -980,11 +987,7 @@ unsigned int dp_rx_inbox(VhostDpEngine *e, const DpMemTable *mt,
         }
         done++;
     }
-    if (delivered) {
-        e->st.rx_packets += delivered;
-        e->st.bursts++;
-    }
-    dp_vring_flush(vr, old_used, mt);
+    dp_rx_burst_done(e, old_used, mt, delivered);
     return done;
 }
 
@@ -1065,11 +1068,7 @@ unsigned int dp_rx_burst(VhostDpEngine *e, const DpMemTable *mt,
         }
         done++;
     }
-    if (delivered) {
-        e->st.rx_packets += delivered;
-        e->st.bursts++;
-    }
-    dp_vring_flush(vr, old_used, mt);
+    dp_rx_burst_done(e, old_used, mt, delivered);
     dp_rx_release(e, done);
     if (e->rx_n_woken) {
         dp_rx_wake_steered(e);

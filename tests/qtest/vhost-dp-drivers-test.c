@@ -1133,6 +1133,32 @@ static void dp_rss_config(QTestState *qts, QVirtioNet *net,
 }
 
 /*
+ * Check that RSS (and, with @hash, hash reporting) was negotiated on 2
+ * queue pairs, set the configuration and post @n receive buffers of
+ * @size bytes on each pair
+ */
+static void dp_rss_start(QTestState *qts, QVirtioNet *net,
+                         QGuestAllocator *alloc, bool hash, int n,
+                         size_t size)
+{
+    uint32_t head;
+
+    g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_RSS));
+    g_assert_cmpint(!!(qvirtio_get_features(net->vdev) &
+                       (1ull << VIRTIO_NET_F_HASH_REPORT)), ==, hash);
+    g_assert_cmpint(net->n_queues, ==, 5);
+    dp_rss_config(qts, net, alloc);
+    for (int q = 0; q < 2; q++) {
+        for (int i = 0; i < n; i++) {
+            uint64_t b = guest_alloc(alloc, size);
+
+            head = qvirtqueue_add(qts, dp_rx(net, q), b, size, true, false);
+            qvirtqueue_kick(qts, net->vdev, dp_rx(net, q), head);
+        }
+    }
+}
+
+/*
  * Collect the frames of the UDP flows from 10.0.0.2 to 10.0.0.1 (@len
  * bytes after a header of @hl, the last byte the queue pair the table
  * gives) from both queue pairs' receive rings: each must be on its pair,
@@ -1202,7 +1228,6 @@ static void dp_tap_rss(QVirtioNet *net, void *data, QGuestAllocator *alloc,
     const size_t hl = hash ? DP_HASH_HDR_LEN : DP_HDR_LEN;
     unsigned int want[2] = { 0 };
     uint8_t frame[LEN];
-    uint32_t head;
     int s;
 
     dp_toeplitz_known_answers();
@@ -1211,21 +1236,7 @@ static void dp_tap_rss(QVirtioNet *net, void *data, QGuestAllocator *alloc,
         return;
     }
     /* the netdev takes the configuration, and the driver can steer */
-    g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_RSS));
-    g_assert_cmpint(!!(qvirtio_get_features(net->vdev) &
-                       (1ull << VIRTIO_NET_F_HASH_REPORT)), ==, hash);
-    g_assert_cmpint(net->n_queues, ==, 5);
-    dp_rss_config(qts, net, alloc);
-
-    for (int q = 0; q < 2; q++) {
-        for (int i = 0; i < N; i++) {
-            uint64_t b = guest_alloc(alloc, DP_BUF_LEN);
-
-            head = qvirtqueue_add(qts, dp_rx(net, q), b, DP_BUF_LEN, true,
-                                  false);
-            qvirtqueue_kick(qts, net->vdev, dp_rx(net, q), head);
-        }
-    }
+    dp_rss_start(qts, net, alloc, hash, N, DP_BUF_LEN);
     s = dp_tap_host_socket(data, false);
 
     /* N flows: UDP from the TAP's side, each frame tagged with its flow */
@@ -1278,20 +1289,7 @@ static void test_loopback_rss(void *obj, void *data, QGuestAllocator *alloc)
     uint32_t head;
 
     dp_toeplitz_known_answers();
-    g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_RSS));
-    g_assert_cmpint(!!(qvirtio_get_features(net->vdev) &
-                       (1ull << VIRTIO_NET_F_HASH_REPORT)), ==, hash);
-    g_assert_cmpint(net->n_queues, ==, 5);
-    dp_rss_config(qts, net, alloc);
-
-    for (int q = 0; q < 2; q++) {
-        for (int i = 0; i < N; i++) {
-            uint64_t b = guest_alloc(alloc, BUF);
-
-            head = qvirtqueue_add(qts, dp_rx(net, q), b, BUF, true, false);
-            qvirtqueue_kick(qts, net->vdev, dp_rx(net, q), head);
-        }
-    }
+    dp_rss_start(qts, net, alloc, hash, N, BUF);
     /* N flows, sent alternately on the two pairs, tagged with theirs */
     for (int i = 0; i < N; i++) {
         uint16_t sport = 1000 + i * 7919, dport = 4789;
