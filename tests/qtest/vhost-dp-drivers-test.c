@@ -768,6 +768,108 @@ static void test_dpdk_ring(void *obj, void *data, QGuestAllocator *alloc)
 }
 
 /*
+ * Back-pressure counts each drop once: with no receive buffers the ring
+ * port fills and takes no more, and the engine offers the same bursts
+ * again and again.  Every tenth frame is too long for an mbuf: it is
+ * dropped, and counted, only once it is taken.  Then receive buffers
+ * drain the ring and every frame is accounted for.
+ */
+static void test_dpdk_ring_drops(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    QVirtQueue *tx = dp_tx(net, 0), *rx = dp_rx(net, 0);
+    enum { BATCH = 128, LEN = 64, BIG = 3000, EVERY = 10 };
+    uint64_t small, big, drops0, rx0, rxbuf;
+    unsigned int sent = 0, sent_big = 0, stalled = 0;
+    uint32_t head, len;
+    gint64 end;
+
+    if (!((DpHost *)data)->ok) {
+        g_test_skip("built without the DPDK driver");
+        return;
+    }
+    small = guest_alloc(alloc, DP_HDR_LEN + LEN);
+    big = guest_alloc(alloc, DP_HDR_LEN + BIG);
+    drops0 = dp_stat(qts, 0, "tx-drops");
+    rx0 = dp_stat(qts, 0, "rx-packets");
+    /* batches until the ring port pushes back (1024 frames and more) */
+    while (!stalled) {
+        uint16_t used = dp_used_idx(qts, tx);
+        uint16_t idx = qtest_readw(qts, tx->avail + 2), now;
+
+        g_assert_cmpuint(sent, <, 4096);
+        dp_reset_pool(tx);
+        for (int i = 0; i < BATCH; i++) {
+            bool b = (sent + i) % EVERY == EVERY - 1;
+
+            head = b ? dp_tx_add(qts, tx, big, BIG, sent + i) :
+                       dp_tx_add(qts, tx, small, LEN, sent + i);
+            qtest_writew(qts, tx->avail + 4 + 2 * ((idx + i) % tx->size),
+                         head);
+        }
+        qtest_writew(qts, tx->avail + 2, idx + BATCH);
+        net->vdev->bus->virtqueue_kick(net->vdev, tx);
+        /* done, or no progress for 200 ms */
+        do {
+            now = dp_used_idx(qts, tx);
+            g_usleep(200 * 1000);
+        } while (dp_used_idx(qts, tx) != now &&
+                 (uint16_t)(now - used) != BATCH);
+        now = dp_used_idx(qts, tx);
+        stalled = BATCH - (uint16_t)(now - used);
+        for (unsigned int i = 0; i < BATCH; i++) {
+            sent_big += (sent + i) % EVERY == EVERY - 1;
+        }
+        sent += BATCH;
+    }
+    g_test_message("%u frames, %u too long; the port took all but %u",
+                   sent, sent_big, stalled);
+    /* let the engine offer the stalled bursts again a while */
+    g_usleep(300 * 1000);
+    {
+        unsigned int taken = sent - stalled, big_taken = 0;
+
+        for (unsigned int i = 0; i < taken; i++) {
+            big_taken += i % EVERY == EVERY - 1;
+        }
+        g_assert_cmpuint(dp_stat(qts, 0, "tx-drops") - drops0, ==,
+                         big_taken);
+    }
+    /* drain: receive buffers until every frame has gone through */
+    rxbuf = guest_alloc(alloc, DP_BUF_LEN);
+    end = g_get_monotonic_time() + DP_TIMEOUT_US;
+    while (dp_stat(qts, 0, "rx-packets") - rx0 < sent - sent_big) {
+        g_assert(g_get_monotonic_time() < end);
+        dp_reset_pool(rx);
+        for (int i = 0; i < 64; i++) {
+            head = qvirtqueue_add(qts, rx, rxbuf, DP_BUF_LEN, true, false);
+            qvirtqueue_kick(qts, net->vdev, rx, head);
+        }
+        for (int i = 0; i < 64; i++) {
+            if (!dp_wait_used(qts, rx, &head, &len, 2 * G_USEC_PER_SEC)) {
+                break;
+            }
+        }
+        while (qvirtqueue_get_buf(qts, rx, &head, &len)) {
+            continue;
+        }
+    }
+    end = g_get_monotonic_time() + DP_TIMEOUT_US;
+    while (qtest_readw(qts, tx->avail + 2) != dp_used_idx(qts, tx)) {
+        g_assert(g_get_monotonic_time() < end);
+        g_usleep(1000);
+    }
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-packets") - rx0, ==,
+                     sent - sent_big);
+    g_assert_cmpuint(dp_stat(qts, 0, "tx-drops") - drops0, ==, sent_big);
+    guest_free(alloc, rxbuf);
+    guest_free(alloc, small);
+    guest_free(alloc, big);
+}
+
+/*
  * A copied frame behind one the ring holds completes after it, in order:
  * with no receive buffers the ring keeps a long frame, and the guest
  * gets none of the three transmit buffers back before it has them all.
@@ -1455,6 +1557,9 @@ static void register_vhost_dp_drivers_test(void)
     opts.edge.extra_device_opts = NULL;
     opts.arg = (gpointer)"net_ring0";
     qos_add_test("vhost-dp/dpdk/ring", "virtio-net", test_dpdk_ring, &opts);
+    opts.arg = (gpointer)"net_ring2";
+    qos_add_test("vhost-dp/dpdk/ring-drops", "virtio-net",
+                 test_dpdk_ring_drops, &opts);
     opts.arg = (gpointer)"net_ring1,zero-copy=on";
     qos_add_test("vhost-dp/dpdk/ring-zero-copy", "virtio-net",
                  test_dpdk_ring_zc, &opts);

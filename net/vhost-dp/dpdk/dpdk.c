@@ -449,7 +449,7 @@ static unsigned int vdpdk_tx_burst(VhostDpDriverQueue *dq,
     DpdkQueue *q = container_of(dq, DpdkQueue, dq);
     uint16_t room = rte_pktmbuf_data_room_size(q->dp->pool) -
                     RTE_PKTMBUF_HEADROOM;
-    unsigned int i, k = 0, sent;
+    unsigned int i, k = 0, sent, taken;
 
     if (q->zc) {
         return vdpdk_zc_tx_burst(q, pkts, n);
@@ -461,8 +461,7 @@ static unsigned int vdpdk_tx_burst(VhostDpDriverQueue *dq,
         struct rte_mbuf *m = q->tx_mbufs[k];
 
         if (pkts[i].len > room) {
-            q->dq.tx_drops++;       /* no multi-segment TX: drop */
-            continue;
+            continue;               /* no multi-segment TX: dropped */
         }
         iov_to_buf(pkts[i].iov, pkts[i].iov_cnt, 0,
                    rte_pktmbuf_mtod(m, void *), pkts[i].len);
@@ -475,7 +474,12 @@ static unsigned int vdpdk_tx_burst(VhostDpDriverQueue *dq,
         rte_pktmbuf_free_bulk(&q->tx_mbufs[sent], n - sent);
     }
     /* taken: every frame before the first that was not sent */
-    return sent < k ? q->tx_pkt[sent] : n;
+    taken = sent < k ? q->tx_pkt[sent] : n;
+    /* drops only among those: the others are offered again */
+    for (i = 0; i < taken; i++) {
+        q->dq.tx_drops += pkts[i].len > room;
+    }
+    return taken;
 }
 
 static unsigned int vdpdk_rx_burst(VhostDpDriverQueue *dq, VhostDpPkt *pkts,
