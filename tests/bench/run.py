@@ -88,7 +88,7 @@ class Case:
         # IOThreads: one per queue pair unless given (pairs go round-robin)
         self.nio = nio or queues
         self.io = io
-        self.zc = zc              # dp-lb: zero-copy=on
+        self.zc = zc              # dp-lb, dp-dpdk: zero-copy=on
         self.packed = packed      # packed virtqueues (modern interface)
         self.poll = poll          # the IOThreads' poll-max-ns, or default
         self.backend = backend
@@ -181,7 +181,8 @@ class Case:
             elif self.backend == "dp-dpdk":
                 args += iothreads + [
                     "--object", f"vhost-dp-dpdk,id=d0,port=net_null0,,"
-                                f"size={self.size},queues={self.queues}",
+                                f"size={self.size},queues={self.queues}"
+                                f"{',zero-copy=on' if self.zc else ''}",
                     "--netdev", f"vhostdp,id=bn0,driver=d0,"
                                 f"queues={self.queues},{iolist}"]
             elif self.backend == "dp-lb":
@@ -284,6 +285,9 @@ def cases():
         out.append(Case("dp-tap", d, 65535, tso=True, io="uring"))
         for size in (64, 1500):
             out.append(Case("dp-dpdk", d, size))
+            if d == "tx":
+                # external mbufs over guest memory (384 bytes and more)
+                out.append(Case("dp-dpdk", d, size, zc=True))
             out.append(Case("dp-xdp", d, size))
             out.append(Case("dp-afpkt", d, size))
     for b in ("tap", "dp-tap", "dp-lb"):
