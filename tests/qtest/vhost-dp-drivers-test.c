@@ -1422,6 +1422,117 @@ static void test_loopback_rss(void *obj, void *data, QGuestAllocator *alloc)
     g_assert_cmpuint(dp_stat(qts, 1, "rx-steered"), ==, cross[1]);
 }
 
+/* Three queue pairs on three IOThreads, on the loopback driver */
+static void *dp_before_rss3(GString *cmd_line, void *arg)
+{
+    g_string_append(cmd_line,
+                    " -object iothread,id=dpio0 -object iothread,id=dpio1"
+                    " -object iothread,id=dpio2"
+                    " -object vhost-dp-loopback,id=dpdrv0"
+                    " -netdev vhostdp,id=hs0,driver=dpdrv0,queues=3,"
+                    "iothreads.0=dpio0,iothreads.1=dpio1,iothreads.2=dpio2 ");
+    return arg;
+}
+
+/*
+ * Software RSS with two producers: the table sends every flow to queue
+ * pair 0, and pairs 1 and 2 transmit at the same time, so two IOThreads
+ * fill pair 0's inbox together while pair 0 delivers from it.  Round
+ * after round, every frame arrives once and intact, and rx-steered
+ * counts each pair's.
+ */
+static void test_loopback_rss_mp(void *obj, void *data,
+                                 QGuestAllocator *alloc)
+{
+    QVirtioNet *net = obj;
+    QTestState *qts = global_qtest;
+    enum { ROUNDS = 12, B = 60, LEN = 100, TABLE = 8 };
+    uint8_t cfg[4 + 2 + 2 + 2 * TABLE + 2 + 1 + sizeof(dp_rss_key)];
+    uint64_t txbuf[3][B], rxbuf[3 * B];
+    uint8_t frame[DP_HDR_LEN + LEN], got[DP_HDR_LEN + LEN];
+    g_autofree bool *seen = g_new0(bool, ROUNDS * 3 * B);
+    QVirtQueue *rx = dp_rx(net, 0);
+    uint32_t head, len;
+
+    g_assert(qvirtio_get_features(net->vdev) & (1ull << VIRTIO_NET_F_RSS));
+    g_assert_cmpint(net->n_queues, ==, 7);
+    memset(cfg, 0, sizeof(cfg));
+    stl_le_p(cfg, VIRTIO_NET_RSS_HASH_TYPE_IPv4 |
+                  VIRTIO_NET_RSS_HASH_TYPE_UDPv4);
+    stw_le_p(cfg + 4, TABLE - 1);
+    stw_le_p(cfg + 8 + 2 * TABLE, 3);           /* table all 0; 3 pairs */
+    cfg[8 + 2 * TABLE + 2] = sizeof(dp_rss_key);
+    memcpy(cfg + 8 + 2 * TABLE + 3, dp_rss_key, sizeof(dp_rss_key));
+    dp_ctrl(qts, net, alloc, VIRTIO_NET_CTRL_MQ,
+            VIRTIO_NET_CTRL_MQ_RSS_CONFIG, cfg, sizeof(cfg));
+
+    for (int q = 0; q < 3; q++) {
+        for (int i = 0; i < B; i++) {
+            txbuf[q][i] = guest_alloc(alloc, sizeof(frame));
+        }
+    }
+    for (int i = 0; i < 3 * B; i++) {
+        rxbuf[i] = guest_alloc(alloc, sizeof(got));
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        dp_reset_pool(rx);
+        for (int i = 0; i < 3 * B; i++) {
+            head = qvirtqueue_add(qts, rx, rxbuf[i], sizeof(got), true,
+                                  false);
+            qvirtqueue_kick(qts, net->vdev, rx, head);
+        }
+        /* all three pairs' frames made available, then kicked at once */
+        for (int q = 0; q < 3; q++) {
+            QVirtQueue *tx = dp_tx(net, q);
+            uint16_t idx = qtest_readw(qts, tx->avail + 2);
+
+            dp_reset_pool(tx);
+            for (int i = 0; i < B; i++) {
+                uint32_t id = (r * 3 + q) * B + i;
+
+                memset(frame, 0, DP_HDR_LEN);
+                dp_udp_frame(frame + DP_HDR_LEN, LEN);
+                stw_be_p(frame + DP_HDR_LEN + 34, 1000 + id);
+                stl_be_p(frame + DP_HDR_LEN + LEN - 4, id);
+                qtest_memwrite(qts, txbuf[q][i], frame, sizeof(frame));
+                head = qvirtqueue_add(qts, tx, txbuf[q][i], sizeof(frame),
+                                      false, false);
+                qtest_writew(qts, tx->avail + 4 + 2 * ((idx + i) % tx->size),
+                             head);
+            }
+            qtest_writew(qts, tx->avail + 2, idx + B);
+        }
+        for (int q = 2; q >= 0; q--) {
+            net->vdev->bus->virtqueue_kick(net->vdev, dp_tx(net, q));
+        }
+        for (int i = 0; i < 3 * B; i++) {
+            uint32_t id;
+
+            g_assert(dp_wait_used(qts, rx, &head, &len, DP_TIMEOUT_US));
+            g_assert_cmpuint(len, ==, sizeof(got));
+            qtest_memread(qts, rxbuf[head], got, len);
+            id = ldl_be_p(got + DP_HDR_LEN + LEN - 4);
+            g_assert_cmpuint(id, <, ROUNDS * 3 * B);
+            g_assert_false(seen[id]);
+            seen[id] = true;
+            g_assert_cmpuint(lduw_be_p(got + DP_HDR_LEN + 34), ==,
+                             (1000 + id) & 0xffff);
+        }
+        for (int q = 0; q < 3; q++) {
+            for (int i = 0; i < B; i++) {
+                g_assert(dp_wait_used(qts, dp_tx(net, q), &head, NULL,
+                                      DP_TIMEOUT_US));
+            }
+        }
+    }
+    g_assert_false(qvirtqueue_get_buf(qts, dp_rx(net, 1), NULL, NULL));
+    g_assert_false(qvirtqueue_get_buf(qts, dp_rx(net, 2), NULL, NULL));
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-steered"), ==, 0);
+    g_assert_cmpuint(dp_stat(qts, 1, "rx-steered"), ==, ROUNDS * B);
+    g_assert_cmpuint(dp_stat(qts, 2, "rx-steered"), ==, ROUNDS * B);
+    g_assert_cmpuint(dp_stat(qts, 0, "rx-drops"), ==, 0);
+}
+
 /*
  * Hash reporting without RSS (VIRTIO_NET_CTRL_MQ_HASH_CONFIG), on the
  * loopback driver: what the guest transmits comes back with the hash the
@@ -1553,6 +1664,11 @@ static void register_vhost_dp_drivers_test(void)
     opts.edge.extra_device_opts = "mq=on,rss=on,hash=on";
     qos_add_test("vhost-dp/rss/loopback-hash", "virtio-net",
                  test_loopback_rss, &opts);
+    opts.before = dp_before_rss3;
+    opts.arg = NULL;
+    opts.edge.extra_device_opts = "mq=on,rss=on,vectors=8";
+    qos_add_test("vhost-dp/rss/two-producers", "virtio-net",
+                 test_loopback_rss_mp, &opts);
     opts.before = dp_before_dpdk;
     opts.edge.extra_device_opts = NULL;
     opts.arg = (gpointer)"net_ring0";
