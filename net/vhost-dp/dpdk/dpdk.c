@@ -46,6 +46,7 @@
 #include "qemu/cutils.h"
 #include "qemu/iov.h"
 #include "qemu/timer.h"
+#include "block/aio-wait.h"
 #include "qom/object_interfaces.h"
 #include "net/vhost-dp.h"
 #include "net/vhost-dp/trace.h"
@@ -121,6 +122,7 @@ typedef struct DpdkQueue {
     /* zero-copy, or NULL */
     DpdkZc *zc;
     bool in_tx_burst;
+    AioContext *ctx;
 
     /* polling: the last frame, and the back-off timer */
     int64_t last_rx_ns;
@@ -628,6 +630,7 @@ static VhostDpDriverQueue *vdpdk_open_queue(VhostDpDriver *drv,
     aio_timer_init(ctx, &q->backoff, QEMU_CLOCK_REALTIME, SCALE_NS,
                    vdpdk_backoff_cb, q);
     if (dp->zero_copy) {
+        q->ctx = ctx;
         q->zc = g_new0(DpdkZc, 1);
         q->zc->refs = 1;
         q->zc->q = q;
@@ -640,6 +643,15 @@ static VhostDpDriverQueue *vdpdk_open_queue(VhostDpDriver *drv,
     }
     trace_vhost_dp_dpdk_open_queue(dp, dp->port, index);
     return &q->dq;
+}
+
+/* In the queue's IOThread: its bottom half no longer touches the queue */
+static void vdpdk_zc_close_bh(void *opaque)
+{
+    DpdkQueue *q = opaque;
+
+    qatomic_set(&q->zc->q, NULL);
+    qemu_bh_cancel(q->zc->bh);
 }
 
 static void vdpdk_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
@@ -662,7 +674,7 @@ static void vdpdk_close_queue(VhostDpDriver *drv, VhostDpDriverQueue *dq)
             nb = rte_eth_rx_burst(q->port, q->qid, m, VHOST_DP_BURST);
             rte_pktmbuf_free_bulk(m, nb);
         }
-        qatomic_set(&q->zc->q, NULL);
+        aio_wait_bh_oneshot(q->ctx, vdpdk_zc_close_bh, q);
         vdpdk_zc_unref(q->zc);
     }
     g_free(q);
