@@ -21,6 +21,7 @@
 #include "qemu/rcu.h"
 #include "hw/virtio/vhost-dp-int.h"
 #include "hw/net/net_rx_pkt.h"
+#include "hw/virtio/virtio-net.h"
 #include "net/vhost-dp-vnet.h"
 #include "standard-headers/linux/virtio_net.h"
 #include "standard-headers/linux/virtio_config.h"
@@ -266,56 +267,14 @@ bool dp_offload_to_hdr(VhostDpEngine *e, const VhostDpOffload *ol,
 /*
  * RSS hash reporting: the Toeplitz hash of a received frame's flow, of
  * the first of the guest's hash types the frame has, as virtio-net
- * computes it for its own receive path, with QEMU's parser and hash
- * (net_rx_pkt).
+ * computes it for its own receive path (virtio_net_rss_hash(), on
+ * QEMU's parser, net_rx_pkt).
  */
 
 /* Headers the hash looks at: Ethernet, a VLAN tag, IPv6, some options */
 #define DP_HASH_PEEK 128
 
 QEMU_BUILD_BUG_ON(sizeof(DpNetHdr) != sizeof(struct virtio_net_hdr_v1_hash));
-
-static int dp_rss_hash_type(bool ip4, bool ip6, EthL4HdrProto l4,
-                            uint32_t types)
-{
-    if (ip4) {
-        if (l4 == ETH_L4_HDR_PROTO_TCP &&
-            (types & VIRTIO_NET_RSS_HASH_TYPE_TCPv4)) {
-            return NetPktRssIpV4Tcp;
-        }
-        if (l4 == ETH_L4_HDR_PROTO_UDP &&
-            (types & VIRTIO_NET_RSS_HASH_TYPE_UDPv4)) {
-            return NetPktRssIpV4Udp;
-        }
-        if (types & VIRTIO_NET_RSS_HASH_TYPE_IPv4) {
-            return NetPktRssIpV4;
-        }
-    } else if (ip6) {
-        if (l4 == ETH_L4_HDR_PROTO_TCP) {
-            if (types & VIRTIO_NET_RSS_HASH_TYPE_TCP_EX) {
-                return NetPktRssIpV6TcpEx;
-            }
-            if (types & VIRTIO_NET_RSS_HASH_TYPE_TCPv6) {
-                return NetPktRssIpV6Tcp;
-            }
-        }
-        if (l4 == ETH_L4_HDR_PROTO_UDP) {
-            if (types & VIRTIO_NET_RSS_HASH_TYPE_UDP_EX) {
-                return NetPktRssIpV6UdpEx;
-            }
-            if (types & VIRTIO_NET_RSS_HASH_TYPE_UDPv6) {
-                return NetPktRssIpV6Udp;
-            }
-        }
-        if (types & VIRTIO_NET_RSS_HASH_TYPE_IP_EX) {
-            return NetPktRssIpV6Ex;
-        }
-        if (types & VIRTIO_NET_RSS_HASH_TYPE_IPv6) {
-            return NetPktRssIpV6;
-        }
-    }
-    return -1;
-}
 
 /* A frame's hash: its VIRTIO_NET_HASH_REPORT_* and value, both le */
 typedef struct DpHash {
@@ -327,32 +286,16 @@ typedef struct DpHash {
 static DpHash dp_rx_hash(VhostDpEngine *e, const DpRss *rss,
                          const uint8_t *h, size_t len)
 {
-    static const uint16_t reports[NetPktRssIpV6UdpEx + 1] = {
-        [NetPktRssIpV4] = VIRTIO_NET_HASH_REPORT_IPv4,
-        [NetPktRssIpV4Tcp] = VIRTIO_NET_HASH_REPORT_TCPv4,
-        [NetPktRssIpV6Tcp] = VIRTIO_NET_HASH_REPORT_TCPv6,
-        [NetPktRssIpV6] = VIRTIO_NET_HASH_REPORT_IPv6,
-        [NetPktRssIpV6Ex] = VIRTIO_NET_HASH_REPORT_IPv6_EX,
-        [NetPktRssIpV6TcpEx] = VIRTIO_NET_HASH_REPORT_TCPv6_EX,
-        [NetPktRssIpV4Udp] = VIRTIO_NET_HASH_REPORT_UDPv4,
-        [NetPktRssIpV6Udp] = VIRTIO_NET_HASH_REPORT_UDPv6,
-        [NetPktRssIpV6UdpEx] = VIRTIO_NET_HASH_REPORT_UDPv6_EX,
-    };
     struct iovec iov = { .iov_base = (void *)h, .iov_len = len };
-    DpHash dh = { 0 };          /* VIRTIO_NET_HASH_REPORT_NONE */
-    bool ip4, ip6;
-    EthL4HdrProto l4;
-    int type;
+    uint32_t hash;
+    uint16_t report;
 
     net_rx_pkt_set_protocols(e->rx_pkt, &iov, 1, 0);
-    net_rx_pkt_get_protocols(e->rx_pkt, &ip4, &ip6, &l4);
-    type = dp_rss_hash_type(ip4, ip6, l4, rss->r.hash_types);
-    if (type >= 0) {
-        dh.value = cpu_to_le32(net_rx_pkt_calc_rss_hash(e->rx_pkt, type,
-                                                        (uint8_t *)rss->r.key));
-        dh.report = cpu_to_le16(reports[type]);
-    }
-    return dh;
+    report = virtio_net_rss_hash(e->rx_pkt, rss->r.hash_types,
+                                 (uint8_t *)rss->r.key, &hash);
+    return (DpHash) {
+        .value = cpu_to_le32(hash), .report = cpu_to_le16(report),
+    };
 }
 
 /* The hash of frame @p */
@@ -809,10 +752,10 @@ static unsigned int dp_rx_direct_burst(VhostDpEngine *e, const DpMemTable *mt,
         DpRxResult r;
 
         if (unlikely(e->rx_has_pending)) {
-            /* the frame that waited for buffers goes first, copied */
-            len = e->rx_pending.len;
             DpHash dh;
 
+            /* the frame that waited for buffers goes first, copied */
+            len = e->rx_pending.len;
             if (rss) {
                 dh = dp_pkt_hash(e, rss, &e->rx_pending);
             }

@@ -235,6 +235,11 @@ static void vhost_dp_steer(VhostDpNet *net, const NetRssConfig *cfg)
         } else {
             error_free(err);
         }
+        if (net->steering) {
+            /* not with an older table: the engines steer instead */
+            dc->set_steering_ebpf(net->drv, -1);
+            net->steering = false;
+        }
         return;
     }
     net->steering = dc->set_steering_ebpf(net->drv,
