@@ -387,28 +387,15 @@ bool dp_vring_notify_on(DpVring *vr, uint16_t seen)
     return !vr->broken && dp_avail_idx(vr) != seen;
 }
 
-/*
- * Get the next avail head, or -1 if there is none or the ring is broken.
- * Does not consume it.
- */
-int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
+/* dp_vring_peek() of a packed vring, and of a bad entry */
+int dp_vring_peek_slow(DpVring *vr, uint16_t head)
 {
-    uint16_t head;
-
-    if (vr->last_avail == avail_idx) {
-        return -1;
+    if (vr->packed) {
+        return vr->p_order[dp_vring_slot(vr, vr->last_avail)];
     }
-    if (unlikely(vr->packed)) {
-        return vr->p_order[vr->last_avail % vr->num];
-    }
-    head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
-                                                 (vr->last_avail % vr->num)));
-    if (head >= vr->num) {
-        dp_vring_error(vr, "avail ring entry %u is %u, ring size %u",
-                       vr->last_avail, head, vr->num);
-        return -1;
-    }
-    return head;
+    dp_vring_error(vr, "avail ring entry %u is %u, ring size %u",
+                   vr->last_avail, head, vr->num);
+    return -1;
 }
 
 /* Read the avail index and check it is within a ring of the last one */
@@ -576,17 +563,10 @@ static DpWalk dp_walk_table(DpWalkState *w, const struct vring_desc *table,
     }
 }
 
-/*
- * Walk the descriptor chain at @head into iovecs (appended at
- * @iov[*cnt], at most @max), with their guest addresses in @gpas if not
- * NULL.  @write: the device writes these buffers (RX) rather than reads
- * them (TX).  On DP_WALK_OK *@len is the chain's byte count; on
- * DP_WALK_FULL the caller decides whether that is an error; on
- * DP_WALK_BROKEN the vring is stopped.  Either way *@cnt may have grown.
- */
-DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt, uint16_t head,
-                     bool write, struct iovec *iov, uint64_t *gpas,
-                     unsigned int *cnt, unsigned int max, uint64_t *len)
+/* dp_vring_walk() for every chain its inline part does not take */
+DpWalk dp_vring_walk_slow(DpVring *vr, const DpMemTable *mt, uint16_t head,
+                          bool write, struct iovec *iov, uint64_t *gpas,
+                          unsigned int *cnt, unsigned int max, uint64_t *len)
 {
     DpWalkState w = {
         .vr = vr, .mt = mt, .head = head, .write = write,
@@ -660,7 +640,7 @@ void dp_vring_flush(DpVring *vr, uint16_t old, const DpMemTable *mt)
     qatomic_set((uint16_t *)DP_USED_AT(vr, 2), cpu_to_le16(new));
 
     if (qatomic_read(&rg->log_all)) {
-        unsigned int first = old % vr->num;
+        unsigned int first = dp_vring_slot(vr, old);
         /* the elements put since @old; a ring's worth covers them all */
         unsigned int n = MIN((uint16_t)(new - old), vr->num);
         size_t ring = offsetof(struct vring_used, ring);

@@ -167,7 +167,7 @@ struct DpVring {
      * set is cleared when it stops (@setup says what this start set).
      */
     unsigned int setup;             /* DP_SETUP_* */
-    unsigned int num;
+    unsigned int num;               /* a power of 2: dp_vring_slot() */
     uint64_t addr[DP_RING_PARTS];   /* as vhost gives them: HVAs, or */
                                     /* IOVAs with a vIOMMU */
     uint64_t used_log_addr;
@@ -246,19 +246,14 @@ bool dp_translate_slow(DpRings *rg, const DpMemTable *mt, uint64_t addr,
                        uint64_t *gpas, unsigned int *cnt, unsigned int max);
 
 /*
- * Translate the guest buffer [@addr, @addr + @len) into iovecs appended
- * at @iov[*cnt], at most @max in all; also record each piece's guest
- * physical address in @gpas when it is not NULL.  @addr is an IOVA with
- * a vIOMMU (@write: the device writes the buffer), a guest physical
- * address otherwise.  Returns false if the buffer is not all guest RAM
- * (mapped for the access) or does not fit; *@cnt >= @max tells which.
- * Inline for the common case: no vIOMMU, one non-empty piece of the
- * region the last lookup hit (an empty buffer gives no piece).
+ * The common case of dp_translate(), inline: no vIOMMU, and one
+ * non-empty piece of the region the last lookup hit.  Appends that
+ * piece and returns true, or returns false having done nothing.
  */
-static inline bool dp_translate(DpRings *rg, const DpMemTable *mt,
-                                uint64_t addr, uint32_t len, bool write,
-                                struct iovec *iov, uint64_t *gpas,
-                                unsigned int *cnt, unsigned int max)
+static inline bool dp_translate_hit(DpRings *rg, const DpMemTable *mt,
+                                    uint64_t addr, uint32_t len,
+                                    struct iovec *iov, uint64_t *gpas,
+                                    unsigned int *cnt, unsigned int max)
 {
     unsigned int h = rg->mem_hint;
 
@@ -276,7 +271,25 @@ static inline bool dp_translate(DpRings *rg, const DpMemTable *mt,
             return true;
         }
     }
-    return dp_translate_slow(rg, mt, addr, len, write, iov, gpas, cnt, max);
+    return false;
+}
+
+/*
+ * Translate the guest buffer [@addr, @addr + @len) into iovecs appended
+ * at @iov[*cnt], at most @max in all; also record each piece's guest
+ * physical address in @gpas when it is not NULL.  @addr is an IOVA with
+ * a vIOMMU (@write: the device writes the buffer), a guest physical
+ * address otherwise.  Returns false if the buffer is not all guest RAM
+ * (mapped for the access) or does not fit; *@cnt >= @max tells which.
+ * An empty buffer gives no piece.
+ */
+static inline bool dp_translate(DpRings *rg, const DpMemTable *mt,
+                                uint64_t addr, uint32_t len, bool write,
+                                struct iovec *iov, uint64_t *gpas,
+                                unsigned int *cnt, unsigned int max)
+{
+    return dp_translate_hit(rg, mt, addr, len, iov, gpas, cnt, max) ||
+           dp_translate_slow(rg, mt, addr, len, write, iov, gpas, cnt, max);
 }
 void dp_mark_dirty(DpRings *rg, const DpMemTable *mt, uint64_t gpa,
                    uint64_t len);
@@ -291,6 +304,16 @@ void G_GNUC_PRINTF(2, 3) dp_vring_error(DpVring *vr, const char *fmt, ...);
 static inline bool dp_vring_live(const DpVring *vr)
 {
     return vr->ready && !vr->broken;
+}
+
+/*
+ * The ring slot of a free-running index.  vhost gives only powers of 2
+ * (dp_set_vring_num()), so the division the hot paths would otherwise
+ * make for every frame is a mask.
+ */
+static inline unsigned int dp_vring_slot(const DpVring *vr, unsigned int idx)
+{
+    return idx & (vr->num - 1);
 }
 
 static inline void *dp_ring_at(DpVring *vr, unsigned int part, void *base,
@@ -331,10 +354,71 @@ static inline bool dp_vring_has_work(DpVring *vr)
 void dp_vring_notify_off(DpVring *vr);
 bool dp_vring_notify_on(DpVring *vr, uint16_t seen);
 bool dp_vring_avail(DpVring *vr, uint16_t *avail_idx);
-int dp_vring_peek(DpVring *vr, uint16_t avail_idx);
-DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt, uint16_t head,
-                     bool write, struct iovec *iov, uint64_t *gpas,
-                     unsigned int *cnt, unsigned int max, uint64_t *len);
+int dp_vring_peek_slow(DpVring *vr, uint16_t head);
+
+/*
+ * Get the next avail head, or -1 if there is none or the ring is broken.
+ * Does not consume it.
+ */
+static inline int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
+{
+    uint16_t head = 0;
+
+    if (vr->last_avail == avail_idx) {
+        return -1;
+    }
+    if (likely(!vr->packed)) {
+        head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
+                                                     dp_vring_slot(vr,
+                                                         vr->last_avail)));
+        if (likely(head < vr->num)) {
+            return head;
+        }
+    }
+    return dp_vring_peek_slow(vr, head);
+}
+DpWalk dp_vring_walk_slow(DpVring *vr, const DpMemTable *mt, uint16_t head,
+                          bool write, struct iovec *iov, uint64_t *gpas,
+                          unsigned int *cnt, unsigned int max, uint64_t *len);
+
+/*
+ * Walk the descriptor chain at @head into iovecs (appended at
+ * @iov[*cnt], at most @max), with their guest addresses in @gpas if not
+ * NULL.  @write: the device writes these buffers (RX) rather than reads
+ * them (TX).  On DP_WALK_OK *@len is the chain's byte count; on
+ * DP_WALK_FULL the caller decides whether that is an error; on
+ * DP_WALK_BROKEN the vring is stopped.  Either way *@cnt may have grown.
+ *
+ * Inline for the common case: on a split vring without a vIOMMU, a chain
+ * of one direct descriptor whose buffer is in the region the last lookup
+ * hit.  Anything else, including a descriptor that fails a check, goes
+ * to dp_vring_walk_slow(), which reads it again and decides; nothing
+ * read here is used then.
+ */
+static inline DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt,
+                                   uint16_t head, bool write,
+                                   struct iovec *iov, uint64_t *gpas,
+                                   unsigned int *cnt, unsigned int max,
+                                   uint64_t *len)
+{
+    if (likely(!vr->packed)) {
+        /* one copy: the guest may rewrite the descriptor meanwhile */
+        struct vring_desc d = *(struct vring_desc *)
+            dp_ring_at(vr, DP_RING_DESC, vr->desc, head * sizeof(d));
+        uint32_t dlen = le32_to_cpu(d.len);
+
+        /* no NEXT, no INDIRECT, and the direction asked for */
+        if (likely(le16_to_cpu(d.flags) == (write ? VRING_DESC_F_WRITE : 0) &&
+                   dlen <= INT32_MAX &&
+                   dp_translate_hit(vr->rings, mt, le64_to_cpu(d.addr), dlen,
+                                    iov, gpas, cnt, max))) {
+            vr->rings->run_descs++;
+            *len = dlen;
+            return DP_WALK_OK;
+        }
+    }
+    return dp_vring_walk_slow(vr, mt, head, write, iov, gpas, cnt, max, len);
+}
 
 void dp_packed_put(DpVring *vr, uint16_t head, uint32_t len);
 
@@ -348,7 +432,7 @@ static inline void dp_vring_put(DpVring *vr, uint16_t head, uint32_t len)
         return;
     }
     off = offsetof(struct vring_used, ring) +
-          (vr->used_idx % vr->num) * sizeof(struct vring_used_elem);
+          dp_vring_slot(vr, vr->used_idx) * sizeof(struct vring_used_elem);
     *(uint32_t *)DP_USED_AT(vr, off) = cpu_to_le32(head);
     *(uint32_t *)DP_USED_AT(vr, off + 4) = cpu_to_le32(len);
     vr->used_idx++;
