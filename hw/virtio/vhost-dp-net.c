@@ -72,16 +72,31 @@ static DpTxResult dp_tx_one(VhostDpEngine *e, const DpMemTable *mt,
         *iov_used = first;
         return DP_TX_DROPPED;
     }
-    /* (the hash fields of a long header mean nothing on transmit) */
-    iov_to_buf(&e->tx_iov[first], *iov_used - first, 0, &hdr, e->hdr_len);
+    p->iov = &e->tx_iov[first];
+    p->iov_cnt = *iov_used - first;
+    /*
+     * (the hash fields of a long header mean nothing on transmit).  The
+     * common case, a first piece longer than the header, is read and
+     * skipped inline; what follows a short header in that piece is read
+     * too and not used.
+     */
+    if (likely(p->iov->iov_len > sizeof(hdr))) {
+        memcpy(&hdr, p->iov->iov_base, sizeof(hdr));
+    } else {
+        iov_to_buf(p->iov, p->iov_cnt, 0, &hdr, e->hdr_len);
+    }
     vhost_dp_vnet_to_offload(&hdr.mrg.hdr, &p->ol);
     if (!vhost_dp_offload_allowed(&p->ol, e->caps.tx_offloads)) {
         *iov_used = first;
         return DP_TX_DROPPED;
     }
-    p->iov = &e->tx_iov[first];
-    p->iov_cnt = *iov_used - first;
-    iov_discard_front(&p->iov, &p->iov_cnt, e->hdr_len);
+    if (likely(p->iov->iov_len > e->hdr_len)) {
+        /* the piece is the walk's own copy: trim it in place */
+        p->iov->iov_base = (uint8_t *)p->iov->iov_base + e->hdr_len;
+        p->iov->iov_len -= e->hdr_len;
+    } else {
+        iov_discard_front(&p->iov, &p->iov_cnt, e->hdr_len);
+    }
     p->len = len - e->hdr_len;
     p->priv = 0;
     return DP_TX_QUEUED;
@@ -346,6 +361,13 @@ void dp_iov_copy(const struct iovec *dst, unsigned int dst_cnt,
     unsigned int di = 0, si = 0;
     size_t soff = 0;
 
+    if (likely(dst_cnt == 1 && src_cnt == 1 && len <= src[0].iov_len &&
+               dst_off <= dst[0].iov_len &&
+               len <= dst[0].iov_len - dst_off)) {
+        /* a frame in one piece into one buffer */
+        memmove((uint8_t *)dst[0].iov_base + dst_off, src[0].iov_base, len);
+        return;
+    }
     while (di < dst_cnt && dst_off >= dst[di].iov_len) {
         dst_off -= dst[di].iov_len;
         di++;
@@ -447,7 +469,11 @@ void dp_rx_commit(VhostDpEngine *e, const DpMemTable *mt,
     /* mergeable buffers imply a header with num_buffers */
     assert(nheads == 1 || e->hdr_len >= sizeof(hdr->mrg));
     hdr->mrg.num_buffers = cpu_to_le16(nheads);
-    iov_from_buf(e->rx_iov, iov_cnt, 0, hdr, e->hdr_len);
+    if (likely(e->rx_iov[0].iov_len >= e->hdr_len)) {
+        memcpy(e->rx_iov[0].iov_base, hdr, e->hdr_len);
+    } else {
+        iov_from_buf(e->rx_iov, iov_cnt, 0, hdr, e->hdr_len);
+    }
 
     for (unsigned int i = 0; i < nheads; i++) {
         dp_vring_put(vr, e->rx_heads[i], e->rx_head_len[i]);
