@@ -249,14 +249,16 @@ class Case:
         if self.dir == "rx":
             snd = subprocess.Popen(
                 f"exec taskset -c {CPU_GUEST} ip netns exec {ns} {PKTGEN} "
-                f"{ifn} {self.size} 1000", shell=True,
+                f"{ifn} {self.size} 1000{' tso' if self.tso else ''}",
+                shell=True,
                 stdout=subprocess.DEVNULL, start_new_session=True)
             def stop_sender():
                 os.killpg(snd.pid, 15)
                 snd.wait()
             cleanup.append(stop_sender)
         r = subprocess.run(f"exec taskset -c {CPU_QEMU} ip netns exec {ns} "
-                           f"{TAPIO} {ifn} {self.dir} {self.size} {SECS}",
+                           f"{TAPIO} {ifn} {self.dir} {self.size} {SECS}"
+                           f"{' tso' if self.tso else ''}",
                            shell=True, text=True, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=60)
         lines = [x for x in r.stdout.splitlines() if x.startswith("mode=")]
@@ -272,7 +274,7 @@ def cases():
         for size in (64, 512, 1500):
             for b in peers:
                 out.append(Case(b, d, size))
-        for b in ("tap", "dp-tap", "dp-lb"):
+        for b in ("tap", "dp-tap", "tap-raw", "dp-lb"):
             out.append(Case(b, d, 65535, tso=True))
     # loopback mode: every frame comes back, numbered frames checked
     out.append(Case("dp-lb", "both", 64))

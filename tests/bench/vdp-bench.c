@@ -41,6 +41,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "tso-frame.h"
+
 #define PAGE            4096u
 #define RAM_SIZE        (1024u << 20)
 #define POOL_BASE       (64u << 20)
@@ -620,26 +622,14 @@ static void fill_frame(uint8_t *f, unsigned int len, uint32_t seq)
 /* A TSO frame: Ethernet, IPv4, TCP, payload up to @len */
 static void fill_tso_frame(uint8_t *f, unsigned int len, uint32_t seq)
 {
-    static const uint8_t eth[14] = {
+    static const uint8_t mac[12] = {
         0x02, 0x00, 0x00, 0x00, 0x00, 0x02,
         0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
-        0x08, 0x00,
     };
-    uint8_t *ip = f + 14, *tcp = ip + 20;
 
-    memset(f, 0, 54);
-    memcpy(f, eth, 14);
-    ip[0] = 0x45;
-    ip[2] = (len - 14) >> 8;
-    ip[3] = (len - 14) & 0xff;
-    ip[8] = 64;
-    ip[9] = 6;
-    memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
-    tcp[0] = 0x10;
-    tcp[2] = 0x10;
-    memcpy(tcp + 4, &seq, 4);
-    tcp[12] = 5 << 4;
-    tcp[13] = 0x10;
+    memcpy(f, mac, 12);
+    tso_frame_headers(f, len);
+    memcpy(f + 14 + 20 + 4, &seq, 4);
     for (unsigned int i = 54; i < len; i++) {
         f[i] = (uint8_t)(i * 7);
     }
@@ -652,13 +642,7 @@ static void tx_prepare(Vq *q)
 
         memset(b, 0, HDR_LEN);
         if (cfg.tso) {
-            b[0] = 1;                           /* NEEDS_CSUM */
-            b[1] = 1;                           /* GSO_TCPV4 */
-            b[2] = 54;                          /* hdr_len */
-            b[4] = 1448 & 0xff;                 /* gso_size */
-            b[5] = 1448 >> 8;
-            b[6] = 34;                          /* csum_start */
-            b[8] = 16;                          /* csum_offset */
+            tso_vnet_hdr(b);
             fill_tso_frame(b + HDR_LEN, cfg.size, i);
         } else {
             fill_frame(b + HDR_LEN, cfg.size, i);
