@@ -387,15 +387,11 @@ bool dp_vring_notify_on(DpVring *vr, uint16_t seen)
     return !vr->broken && dp_avail_idx(vr) != seen;
 }
 
-/* dp_vring_peek() of a packed vring, and of a bad entry */
-int dp_vring_peek_slow(DpVring *vr, uint16_t head)
+/* dp_vring_peek() found a bad avail entry */
+void dp_vring_peek_bad(DpVring *vr, uint16_t head)
 {
-    if (vr->packed) {
-        return vr->p_order[dp_vring_slot(vr, vr->last_avail)];
-    }
     dp_vring_error(vr, "avail ring entry %u is %u, ring size %u",
                    vr->last_avail, head, vr->num);
-    return -1;
 }
 
 /* Read the avail index and check it is within a ring of the last one */

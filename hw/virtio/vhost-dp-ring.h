@@ -354,7 +354,7 @@ static inline bool dp_vring_has_work(DpVring *vr)
 void dp_vring_notify_off(DpVring *vr);
 bool dp_vring_notify_on(DpVring *vr, uint16_t seen);
 bool dp_vring_avail(DpVring *vr, uint16_t *avail_idx);
-int dp_vring_peek_slow(DpVring *vr, uint16_t head);
+void dp_vring_peek_bad(DpVring *vr, uint16_t head);
 
 /*
  * Get the next avail head, or -1 if there is none or the ring is broken.
@@ -362,24 +362,55 @@ int dp_vring_peek_slow(DpVring *vr, uint16_t head);
  */
 static inline int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
 {
-    uint16_t head = 0;
+    uint16_t head;
 
     if (vr->last_avail == avail_idx) {
         return -1;
     }
-    if (likely(!vr->packed)) {
-        head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
-                                                     dp_vring_slot(vr,
-                                                         vr->last_avail)));
-        if (likely(head < vr->num)) {
-            return head;
-        }
+    if (unlikely(vr->packed)) {
+        /* a handle the engine gave when it found the chain */
+        return vr->p_order[dp_vring_slot(vr, vr->last_avail)];
     }
-    return dp_vring_peek_slow(vr, head);
+    head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
+                                                 dp_vring_slot(vr,
+                                                     vr->last_avail)));
+    if (likely(head < vr->num)) {
+        return head;
+    }
+    dp_vring_peek_bad(vr, head);
+    return -1;
 }
 DpWalk dp_vring_walk_slow(DpVring *vr, const DpMemTable *mt, uint16_t head,
                           bool write, struct iovec *iov, uint64_t *gpas,
                           unsigned int *cnt, unsigned int max, uint64_t *len);
+
+/*
+ * The inline part of dp_vring_walk() for a packed vring: a chain of one
+ * descriptor, from the copy made when the chain was found (which counted
+ * its descriptors; a last descriptor has no NEXT).
+ */
+static inline bool dp_packed_walk_hit(DpVring *vr, const DpMemTable *mt,
+                                      uint16_t head, uint16_t want,
+                                      struct iovec *iov, uint64_t *gpas,
+                                      unsigned int *cnt, unsigned int max,
+                                      uint64_t *len)
+{
+    const DpPackedChain *c = &vr->p_chain[head];
+    const struct vring_packed_desc *pd =
+        &vr->p_desc[c->pos < vr->num ? c->pos : c->pos - vr->num];
+    uint32_t dlen = le32_to_cpu(pd->len);
+
+    if (likely(c->ndescs == 1 &&
+               (le16_to_cpu(pd->flags) &
+                (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT)) == want &&
+               dlen <= INT32_MAX &&
+               dp_translate_hit(vr->rings, mt, le64_to_cpu(pd->addr), dlen,
+                                iov, gpas, cnt, max))) {
+        *len = dlen;
+        return true;
+    }
+    return false;
+}
 
 /*
  * Walk the descriptor chain at @head into iovecs (appended at
@@ -389,11 +420,11 @@ DpWalk dp_vring_walk_slow(DpVring *vr, const DpMemTable *mt, uint16_t head,
  * DP_WALK_FULL the caller decides whether that is an error; on
  * DP_WALK_BROKEN the vring is stopped.  Either way *@cnt may have grown.
  *
- * Inline for the common case: on a split vring without a vIOMMU, a chain
- * of one direct descriptor whose buffer is in the region the last lookup
- * hit.  Anything else, including a descriptor that fails a check, goes
- * to dp_vring_walk_slow(), which reads it again and decides; nothing
- * read here is used then.
+ * Inline for the common case: without a vIOMMU, a chain of one direct
+ * descriptor whose buffer is in the region the last lookup hit.
+ * Anything else, including a descriptor that fails a check, goes to
+ * dp_vring_walk_slow(), which reads it again and decides; nothing read
+ * here is used then.
  */
 static inline DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt,
                                    uint16_t head, bool write,
@@ -401,6 +432,8 @@ static inline DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt,
                                    unsigned int *cnt, unsigned int max,
                                    uint64_t *len)
 {
+    const uint16_t want = write ? VRING_DESC_F_WRITE : 0;
+
     if (likely(!vr->packed)) {
         /* one copy: the guest may rewrite the descriptor meanwhile */
         struct vring_desc d = *(struct vring_desc *)
@@ -408,14 +441,16 @@ static inline DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt,
         uint32_t dlen = le32_to_cpu(d.len);
 
         /* no NEXT, no INDIRECT, and the direction asked for */
-        if (likely(le16_to_cpu(d.flags) == (write ? VRING_DESC_F_WRITE : 0) &&
-                   dlen <= INT32_MAX &&
+        if (likely(le16_to_cpu(d.flags) == want && dlen <= INT32_MAX &&
                    dp_translate_hit(vr->rings, mt, le64_to_cpu(d.addr), dlen,
                                     iov, gpas, cnt, max))) {
             vr->rings->run_descs++;
             *len = dlen;
             return DP_WALK_OK;
         }
+    } else if (dp_packed_walk_hit(vr, mt, head, want, iov, gpas, cnt, max,
+                                  len)) {
+        return DP_WALK_OK;
     }
     return dp_vring_walk_slow(vr, mt, head, write, iov, gpas, cnt, max, len);
 }
