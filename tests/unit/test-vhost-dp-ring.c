@@ -247,112 +247,6 @@ static void test_walk_chain(void)
     fake_teardown();
 }
 
-/* What one walk of a one-descriptor chain gave, for test_walk_inline() */
-typedef struct WalkSeen {
-    DpWalk r;
-    unsigned int cnt, run_descs, reports;
-    bool broken;
-    struct iovec iov[4];
-    uint64_t gpas[4], len;
-    char *report;
-} WalkSeen;
-
-static WalkSeen walk_one(uint64_t addr, uint32_t len, uint16_t flags,
-                         bool write, unsigned int hint, bool big, bool slow)
-{
-    WalkSeen s = { 0 };
-    uint16_t avail;
-    int head;
-
-    /* the fake of test_walk_inline(), as new */
-    fake->vr.broken = false;
-    fake->rg.run_descs = 0;
-    fake->reports = 0;
-    g_clear_pointer(&fake->last_report, g_free);
-    /* region 1 as large as a guest's RAM, or not (buffers are not touched) */
-    fake->mt->r[1].size = big ? 1ULL << 33 : RAM_SIZE;
-    fake->rg.mem_hint = hint;
-    /* a second descriptor, for the chains that go on */
-    put_desc(DESC_GPA, 1, BUF_GPA + 0x100, 32, write ? VRING_DESC_F_WRITE : 0,
-             0);
-    put_desc(DESC_GPA, 0, addr, len, flags, 1);
-    g_assert(dp_vring_avail(&fake->vr, &avail));
-    head = dp_vring_peek(&fake->vr, avail);
-    g_assert_cmpint(head, ==, 0);
-    s.r = (slow ? dp_vring_walk_slow : dp_vring_walk)(&fake->vr, fake->mt,
-                                                      head, write, s.iov,
-                                                      s.gpas, &s.cnt, 4,
-                                                      &s.len);
-    s.run_descs = fake->rg.run_descs;
-    s.reports = fake->reports;
-    s.broken = fake->vr.broken;
-    s.report = g_strdup(fake->last_report);
-    return s;
-}
-
-/*
- * dp_vring_walk() takes one-descriptor chains inline: for every kind of
- * descriptor, in either direction and whichever region the last lookup
- * hit, it must do exactly what the full walk does.
- */
-static void test_walk_inline(void)
-{
-    static const uint64_t addrs[] = {
-        BUF_GPA, RAM1_GPA - 24, RAM1_GPA - 1, RAM1_GPA, HOLE_GPA - 8,
-        HOLE_GPA, 0, UINT64_MAX - 8,
-    };
-    static const uint32_t lens[] = {
-        0, 1, 24, 100, RAM_SIZE, 2 * RAM_SIZE, 0x80000000u, UINT32_MAX,
-    };
-    static const uint16_t flags[] = {
-        0, VRING_DESC_F_WRITE, VRING_DESC_F_NEXT,
-        VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, VRING_DESC_F_INDIRECT,
-        VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE, 0x8, 0x8 | 0x2,
-    };
-    unsigned int inline_hits = 0;
-
-    fake_setup();
-    publish(0);
-    for (unsigned int a = 0; a < ARRAY_SIZE(addrs); a++) {
-        for (unsigned int l = 0; l < ARRAY_SIZE(lens); l++) {
-            for (unsigned int f = 0; f < ARRAY_SIZE(flags); f++) {
-                for (unsigned int w = 0; w < 8; w++) {
-                    bool write = w & 1, big = w & 4;
-                    unsigned int hint = (w >> 1) & 1;
-                    WalkSeen fast = walk_one(addrs[a], lens[l], flags[f],
-                                             write, hint, big, false);
-                    WalkSeen slow = walk_one(addrs[a], lens[l], flags[f],
-                                             write, hint, big, true);
-
-                    g_assert_cmpint(fast.r, ==, slow.r);
-                    g_assert_cmpuint(fast.cnt, ==, slow.cnt);
-                    g_assert_cmpuint(fast.run_descs, ==, slow.run_descs);
-                    g_assert_cmpuint(fast.reports, ==, slow.reports);
-                    g_assert_cmpint(fast.broken, ==, slow.broken);
-                    g_assert_cmpstr(fast.report, ==, slow.report);
-                    if (fast.r == DP_WALK_OK) {
-                        g_assert_cmpuint(fast.len, ==, slow.len);
-                    }
-                    for (unsigned int i = 0; i < fast.cnt; i++) {
-                        /* a fresh fake each time: compare guest addresses */
-                        g_assert_cmpuint(fast.gpas[i], ==, slow.gpas[i]);
-                        g_assert_cmpuint(fast.iov[i].iov_len, ==,
-                                         slow.iov[i].iov_len);
-                    }
-                    inline_hits += fast.r == DP_WALK_OK && fast.cnt == 1 &&
-                                   !(flags[f] & ~VRING_DESC_F_WRITE);
-                    g_free(fast.report);
-                    g_free(slow.report);
-                }
-            }
-        }
-    }
-    fake->mt->r[1].size = RAM_SIZE;
-    fake_teardown();
-    /* the cases the inline part takes were among them */
-    g_assert_cmpuint(inline_hits, >, 10);
-}
-
 /* An indirect table that straddles the regions is read from a copy */
 static void test_walk_indirect(void)
 {
@@ -838,6 +732,147 @@ static bool pused(uint16_t *id, uint32_t *len)
     return true;
 }
 
+/* What one walk of a one-descriptor chain gave, for test_walk_inline() */
+typedef struct WalkSeen {
+    DpWalk r;
+    unsigned int cnt, run_descs, reports;
+    bool broken;
+    struct iovec iov[4];
+    uint64_t gpas[4], len;
+    char *report;
+} WalkSeen;
+
+static WalkSeen walk_one(uint64_t addr, uint32_t len, uint16_t flags,
+                         bool write, unsigned int hint, bool big, bool slow)
+{
+    WalkSeen s = { 0 };
+    uint16_t avail;
+    int head;
+
+    /* the fake of test_walk_inline(), as new */
+    fake->vr.broken = false;
+    fake->rg.run_descs = 0;
+    fake->reports = 0;
+    g_clear_pointer(&fake->last_report, g_free);
+    /* region 1 as large as a guest's RAM, or not (buffers are not touched) */
+    fake->mt->r[1].size = big ? 1ULL << 33 : RAM_SIZE;
+    if (fake->vr.packed && !slow) {
+        /*
+         * a new chain of one descriptor for the inline walk; the full
+         * walk that follows walks it again, and takes it
+         */
+        pdesc_write(DESC_GPA, pdrv.avail % NUM, addr, len, 0,
+                    flags | avail_bits(pdrv.avail));
+        pdrv.avail = (pdrv.avail + 1) % (2 * NUM);
+    } else if (!fake->vr.packed) {
+        /* a second descriptor, for the chains that go on */
+        put_desc(DESC_GPA, 1, BUF_GPA + 0x100, 32,
+                 write ? VRING_DESC_F_WRITE : 0, 0);
+        put_desc(DESC_GPA, 0, addr, len, flags, 1);
+    }
+    g_assert(dp_vring_avail(&fake->vr, &avail));
+    head = dp_vring_peek(&fake->vr, avail);
+    g_assert_cmpint(head, >=, 0);
+    fake->rg.mem_hint = hint;
+    fake->rg.run_descs = 0;
+    s.r = (slow ? dp_vring_walk_slow : dp_vring_walk)(&fake->vr, fake->mt,
+                                                      head, write, s.iov,
+                                                      s.gpas, &s.cnt, 4,
+                                                      &s.len);
+    s.run_descs = fake->rg.run_descs;
+    s.reports = fake->reports;
+    s.broken = fake->vr.broken;
+    s.report = g_strdup(fake->last_report);
+    if (fake->vr.packed && slow) {
+        fake->vr.last_avail++;
+        dp_vring_put(&fake->vr, head, 0);
+    }
+    return s;
+}
+
+static void walk_inline(bool packed)
+{
+    static const uint64_t addrs[] = {
+        BUF_GPA, RAM1_GPA - 24, RAM1_GPA - 1, RAM1_GPA, HOLE_GPA - 8,
+        HOLE_GPA, 0, UINT64_MAX - 8,
+    };
+    static const uint32_t lens[] = {
+        0, 1, 24, 100, RAM_SIZE, 2 * RAM_SIZE, 0x80000000u, UINT32_MAX,
+    };
+    /* (a packed chain of one descriptor has no NEXT: it would go on) */
+    static const uint16_t flags[] = {
+        0, VRING_DESC_F_WRITE, VRING_DESC_F_INDIRECT,
+        VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE, 0x8, 0x8 | 0x2,
+        VRING_DESC_F_NEXT, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+    };
+    unsigned int inline_hits = 0, nflags = ARRAY_SIZE(flags) - 2 * packed;
+
+    if (packed) {
+        packed_setup(PACKED_BASE(WRAP1, WRAP1));
+    } else {
+        fake_setup();
+        publish(0);
+    }
+    for (unsigned int a = 0; a < ARRAY_SIZE(addrs); a++) {
+        for (unsigned int l = 0; l < ARRAY_SIZE(lens); l++) {
+            for (unsigned int f = 0; f < nflags; f++) {
+                for (unsigned int w = 0; w < 8; w++) {
+                    bool write = w & 1, big = w & 4;
+                    unsigned int hint = (w >> 1) & 1;
+                    WalkSeen fast = walk_one(addrs[a], lens[l], flags[f],
+                                             write, hint, big, false);
+                    WalkSeen slow = walk_one(addrs[a], lens[l], flags[f],
+                                             write, hint, big, true);
+
+                    g_assert_cmpint(fast.r, ==, slow.r);
+                    g_assert_cmpuint(fast.cnt, ==, slow.cnt);
+                    g_assert_cmpuint(fast.run_descs, ==, slow.run_descs);
+                    g_assert_cmpuint(fast.reports, ==, slow.reports);
+                    g_assert_cmpint(fast.broken, ==, slow.broken);
+                    g_assert_cmpstr(fast.report, ==, slow.report);
+                    if (fast.r == DP_WALK_OK) {
+                        g_assert_cmpuint(fast.len, ==, slow.len);
+                    }
+                    for (unsigned int i = 0; i < fast.cnt; i++) {
+                        g_assert_cmpuint(fast.gpas[i], ==, slow.gpas[i]);
+                        g_assert(fast.iov[i].iov_base == slow.iov[i].iov_base);
+                        g_assert_cmpuint(fast.iov[i].iov_len, ==,
+                                         slow.iov[i].iov_len);
+                    }
+                    inline_hits += fast.r == DP_WALK_OK && fast.cnt == 1 &&
+                                   !(flags[f] & ~VRING_DESC_F_WRITE);
+                    g_free(fast.report);
+                    g_free(slow.report);
+                }
+            }
+        }
+    }
+    fake->mt->r[1].size = RAM_SIZE;
+    fake->vr.broken = false;
+    if (packed) {
+        packed_teardown();
+    } else {
+        fake_teardown();
+    }
+    /* the cases the inline part takes were among them */
+    g_assert_cmpuint(inline_hits, >, 10);
+}
+
+/*
+ * dp_vring_walk() takes one-descriptor chains inline: for every kind of
+ * descriptor, in either direction and whichever region the last lookup
+ * hit, it must do exactly what the full walk does
+ */
+static void test_walk_inline(void)
+{
+    walk_inline(false);
+}
+
+static void test_walk_inline_packed(void)
+{
+    walk_inline(true);
+}
+
 /* The device takes the next chain: its handle, or -1 */
 static int ptake(bool write, struct iovec *iov, unsigned int *cnt,
                  uint64_t *len)
@@ -1255,6 +1290,8 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-dp-ring/walk/chain", test_walk_chain);
     g_test_add_func("/vhost-dp-ring/walk/indirect", test_walk_indirect);
     g_test_add_func("/vhost-dp-ring/walk/inline", test_walk_inline);
+    g_test_add_func("/vhost-dp-ring/walk/inline-packed",
+                    test_walk_inline_packed);
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         g_autofree char *path = g_strdup_printf("/vhost-dp-ring/walk/bad/%s",
                                                 bad[i]);
