@@ -799,6 +799,35 @@ static DpWalk dp_packed_walk_indirect(DpWalkState *w,
     return DP_WALK_OK;
 }
 
+/*
+ * dp_vring_walk() of a packed vring.  A chain of one descriptor whose
+ * buffer is in the region the last lookup hit is taken here, from the
+ * copy made when the chain was found (which counted its descriptors; a
+ * last descriptor has no NEXT); anything else by dp_vring_walk_slow().
+ */
+DpWalk dp_packed_vring_walk(DpVring *vr, const DpMemTable *mt,
+                            uint16_t head, bool write, struct iovec *iov,
+                            uint64_t *gpas, unsigned int *cnt,
+                            unsigned int max, uint64_t *len)
+{
+    const DpPackedChain *c = &vr->p_chain[head];
+    const struct vring_packed_desc *pd =
+        &vr->p_desc[dp_packed_slot(vr, c->pos)];
+    uint32_t dlen = le32_to_cpu(pd->len);
+
+    if (likely(c->ndescs == 1 &&
+               (le16_to_cpu(pd->flags) &
+                (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT)) ==
+               (write ? VRING_DESC_F_WRITE : 0) &&
+               dlen <= INT32_MAX &&
+               dp_translate_hit(vr->rings, mt, le64_to_cpu(pd->addr), dlen,
+                                iov, gpas, cnt, max))) {
+        *len = dlen;
+        return DP_WALK_OK;
+    }
+    return dp_vring_walk_slow(vr, mt, head, write, iov, gpas, cnt, max, len);
+}
+
 /* Walk chain @c, from the copies made when it was found */
 static G_GNUC_NO_INLINE DpWalk dp_packed_walk(DpWalkState *w,
                                               const DpPackedChain *c)
