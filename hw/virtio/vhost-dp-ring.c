@@ -528,10 +528,9 @@ static DpWalk dp_walk_table(DpWalkState *w, const struct vring_desc *table,
             return DP_WALK_BROKEN;
         }
         vr->rings->run_descs++;
-        d = table ? table[i]
-                  : *(struct vring_desc *)dp_ring_at(vr, DP_RING_DESC,
-                                                     vr->desc,
-                                                     i * sizeof(d));
+        d = dp_desc_read(table ? &table[i]
+                               : dp_ring_at(vr, DP_RING_DESC, vr->desc,
+                                            i * sizeof(d)));
         flags = le16_to_cpu(d.flags);
         if (flags & VRING_DESC_F_INDIRECT) {
             if (table) {
@@ -785,6 +784,8 @@ static DpWalk dp_packed_walk_indirect(DpWalkState *w,
         struct vring_desc e = dp_packed_as_split(&table[i]);
         DpWalk r;
 
+        /* one read of the guest's table, as dp_desc_read() */
+        barrier();
         vr->rings->run_descs++;
         if (le16_to_cpu(e.flags) & VRING_DESC_F_INDIRECT) {
             dp_vring_error(vr, "indirect descriptor inside an indirect "

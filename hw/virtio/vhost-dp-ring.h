@@ -371,15 +371,31 @@ static inline int dp_vring_peek(DpVring *vr, uint16_t avail_idx)
         /* a handle the engine gave when it found the chain */
         return vr->p_order[dp_vring_slot(vr, vr->last_avail)];
     }
-    head = le16_to_cpu(*(uint16_t *)DP_AVAIL_AT(vr, 4 + 2 *
-                                                 dp_vring_slot(vr,
-                                                     vr->last_avail)));
+    /* one read: the entry checked is the entry returned */
+    head = le16_to_cpu(qatomic_read((uint16_t *)
+                                    DP_AVAIL_AT(vr, 4 + 2 *
+                                                dp_vring_slot(vr,
+                                                    vr->last_avail))));
     if (likely(head < vr->num)) {
         return head;
     }
     dp_vring_peek_bad(vr, head);
     return -1;
 }
+/*
+ * Read split descriptor @d, in guest memory, once.  The guest may
+ * rewrite it meanwhile, so every check and every use must see the values
+ * of one read: the compiler barrier keeps the compiler from reading the
+ * guest's descriptor again in place of this copy.
+ */
+static inline struct vring_desc dp_desc_read(const struct vring_desc *d)
+{
+    struct vring_desc copy = *d;
+
+    barrier();
+    return copy;
+}
+
 DpWalk dp_vring_walk_slow(DpVring *vr, const DpMemTable *mt, uint16_t head,
                           bool write, struct iovec *iov, uint64_t *gpas,
                           unsigned int *cnt, unsigned int max, uint64_t *len);
@@ -412,9 +428,8 @@ DpWalk dp_vring_walk(DpVring *vr, const DpMemTable *mt, uint16_t head,
                      unsigned int *cnt, unsigned int max, uint64_t *len)
 {
     if (likely(!vr->packed)) {
-        /* one copy: the guest may rewrite the descriptor meanwhile */
-        struct vring_desc d = *(struct vring_desc *)
-            dp_ring_at(vr, DP_RING_DESC, vr->desc, head * sizeof(d));
+        struct vring_desc d = dp_desc_read(
+            dp_ring_at(vr, DP_RING_DESC, vr->desc, head * sizeof(d)));
         uint32_t dlen = le32_to_cpu(d.len);
 
         /* no NEXT, no INDIRECT, and the direction asked for */
